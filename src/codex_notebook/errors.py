@@ -1,0 +1,159 @@
+"""The exception tree users catch.
+
+Everything that can go wrong below the public API (``OSError`` from pipes, a
+process exiting, a JSON-RPC error object) is translated here, at the boundary,
+into one documented hierarchy rooted at :class:`CodexError`.  The original
+cause is kept as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+__all__ = [
+    "BinaryNotFoundError",
+    "CodexError",
+    "CodexRpcError",
+    "CodexTimeoutError",
+    "InvalidParamsError",
+    "InvalidRequestError",
+    "MethodNotFoundError",
+    "OutputParseError",
+    "ProtocolError",
+    "ServerOverloadedError",
+    "StartupError",
+    "TransportClosedError",
+    "redact",
+]
+
+
+class CodexError(Exception):
+    """Base class of every error raised by codex_notebook."""
+
+
+class BinaryNotFoundError(CodexError, FileNotFoundError):
+    """No ``codex`` executable could be found or started."""
+
+
+class TransportClosedError(CodexError):
+    """The app-server is gone (exited, crashed, or the client was closed).
+
+    ``stderr_tail`` holds the last lines the server wrote to stderr, with
+    obvious secrets redacted, because that is almost always where the reason is.
+    """
+
+    def __init__(
+        self, message: str, *, stderr_tail: str = "", returncode: int | None = None
+    ) -> None:
+        self.stderr_tail = stderr_tail
+        self.returncode = returncode
+        self.reason = message
+        full = message
+        if returncode is not None:
+            full += f" (exit code {returncode})"
+        if stderr_tail:
+            full += "\n--- codex app-server stderr (last lines) ---\n" + stderr_tail
+        super().__init__(full)
+
+
+class StartupError(TransportClosedError):
+    """The app-server exited or misbehaved before the initialize handshake finished."""
+
+
+class ProtocolError(CodexError):
+    """The server sent something that is not valid protocol."""
+
+
+class CodexTimeoutError(CodexError, TimeoutError):
+    """A wait with a timeout ran out. The operation itself may still be running."""
+
+
+class OutputParseError(CodexError, ValueError):
+    """The final message of a structured-output turn did not validate."""
+
+    def __init__(self, message: str, *, text: str) -> None:
+        self.text = text
+        super().__init__(message)
+
+
+class CodexRpcError(CodexError):
+    """The server answered a request with a JSON-RPC error object."""
+
+    code: int
+
+    def __init__(self, code: int, message: str, data: Any = None, *, method: str = "") -> None:
+        self.code = code
+        self.rpc_message = message
+        self.data = data
+        self.method = method
+        where = f"{method}: " if method else ""
+        super().__init__(f"{where}{message} (JSON-RPC error {code})")
+
+
+class ParseError(CodexRpcError):
+    """-32700: the server could not parse what we sent."""
+
+
+class InvalidRequestError(CodexRpcError):
+    """-32600: e.g. "Not initialized", a steer whose expected turn id is stale."""
+
+
+class MethodNotFoundError(CodexRpcError):
+    """-32601: this server does not know the method (older or newer codex?)."""
+
+
+class InvalidParamsError(CodexRpcError):
+    """-32602: the params did not match what the server expects."""
+
+
+class InternalRpcError(CodexRpcError):
+    """-32603: the server failed internally."""
+
+
+class ServerOverloadedError(CodexRpcError):
+    """-32001: the server asked us to retry later."""
+
+
+_BY_CODE: dict[int, type[CodexRpcError]] = {
+    -32700: ParseError,
+    -32600: InvalidRequestError,
+    -32601: MethodNotFoundError,
+    -32602: InvalidParamsError,
+    -32603: InternalRpcError,
+    -32001: ServerOverloadedError,
+}
+
+
+def rpc_error_from(error: Any, *, method: str = "") -> CodexRpcError:
+    """Map a JSON-RPC ``error`` member to the matching exception class."""
+    if not isinstance(error, dict):
+        return CodexRpcError(-32603, f"malformed error object: {error!r}", method=method)
+    code = error.get("code")
+    code = code if isinstance(code, int) else -32603
+    message = str(error.get("message", "unknown error"))
+    return _BY_CODE.get(code, CodexRpcError)(code, message, error.get("data"), method=method)
+
+
+_SECRET_PATTERNS = [
+    re.compile(r"sk-[A-Za-z0-9_\-]{6,}"),
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}"),
+    re.compile(
+        r"(?i)((?:api[_-]?key|access[_-]?token|refresh[_-]?token|id[_-]?token|token|secret|"
+        r"password|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{4,}"
+    ),
+]
+
+
+def redact(text: str, extra_secrets: tuple[str, ...] = ()) -> str:
+    """Blank out things that look like credentials before text leaves the process."""
+    secrets = [s for s in (*extra_secrets, os.environ.get("OPENAI_API_KEY", "")) if len(s) >= 6]
+    for secret in secrets:
+        text = text.replace(secret, "[REDACTED]")
+    for pattern in _SECRET_PATTERNS:
+        if pattern.groups:
+            text = pattern.sub(lambda m: m.group(1) + "[REDACTED]", text)
+        else:
+            text = pattern.sub("[REDACTED]", text)
+    return text

@@ -1,0 +1,284 @@
+"""The one narrow seam between the client and the app-server process.
+
+A transport moves newline-delimited JSON between us and the server.  It knows
+nothing about JSON-RPC semantics: it hands every stdout line to a sink on its
+own reader thread and reports, exactly once, when the stream ended and why.
+:class:`SubprocessTransport` is the real one; tests can swap in anything that
+implements :class:`Transport`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from .errors import BinaryNotFoundError, TransportClosedError, redact
+
+__all__ = ["LineSink", "SubprocessTransport", "Transport", "resolve_codex_bin"]
+
+log = logging.getLogger(__name__)
+
+STDERR_TAIL_LINES = 60
+_STDERR_LINE_MAX = 2000
+
+
+class LineSink(Protocol):
+    """Receives what the transport reads. Both methods run on the reader thread."""
+
+    def feed(self, line: bytes) -> None: ...
+
+    def closed(self, error: TransportClosedError) -> None: ...
+
+
+class Transport(Protocol):
+    def start(self, sink: LineSink) -> None: ...
+
+    def send(self, message: Mapping[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+    def stderr_tail(self) -> str: ...
+
+
+def resolve_codex_bin(codex_bin: str | os.PathLike[str] | None = None) -> str:
+    """Find the codex executable: argument, ``$CODEX_BIN``, the bundled wheel, then PATH."""
+    candidates: list[tuple[str, str]] = []
+    if codex_bin is not None:
+        candidates.append(("codex_bin=", os.fspath(codex_bin)))
+    elif os.environ.get("CODEX_BIN"):
+        candidates.append(("$CODEX_BIN", os.environ["CODEX_BIN"]))
+    else:
+        try:
+            import codex_cli_bin
+
+            candidates.append(("openai-codex-cli-bin", str(codex_cli_bin.bundled_codex_path())))
+        except Exception:  # not installed, or a wheel for another platform
+            pass
+        on_path = shutil.which("codex")
+        if on_path:
+            candidates.append(("PATH", on_path))
+    for where, path in candidates:
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+        if codex_bin is not None or where == "$CODEX_BIN":
+            raise BinaryNotFoundError(
+                f"codex binary from {where} is not an executable file: {path!r}. "
+                "Fix the path, or unset it to use the bundled binary."
+            )
+    raise BinaryNotFoundError(
+        "No codex binary found. Install it with `pip install openai-codex-cli-bin` "
+        "(or `npm install -g @openai/codex`), or pass codex_bin= / set CODEX_BIN."
+    )
+
+
+class SubprocessTransport:
+    """Runs ``<bin> app-server`` in its own session and speaks JSON lines on its stdio.
+
+    The child gets its own session so the SIGINT of a kernel interrupt, which
+    goes to the kernel's whole process group, never reaches it.  If the parent
+    dies, the child sees EOF on stdin and exits by itself.
+    """
+
+    def __init__(
+        self,
+        codex_bin: str | os.PathLike[str] | None = None,
+        *,
+        args: Sequence[str] = (),
+        config: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+        codex_home: str | os.PathLike[str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        close_grace: float = 1.0,
+    ) -> None:
+        self.binary = resolve_codex_bin(codex_bin)
+        argv = [self.binary, "app-server", *args]
+        for key, value in (config or {}).items():
+            argv += ["--config", f"{key}={_toml_value(value)}"]
+        self.argv = argv
+        child_env = dict(os.environ if env is None else env)
+        if codex_home is not None:
+            child_env["CODEX_HOME"] = os.fspath(codex_home)
+        self._env = child_env
+        self._cwd = os.fspath(cwd) if cwd is not None else None
+        self._close_grace = close_grace
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._write_lock = threading.Lock()
+        self._close_lock = threading.Lock()
+        self._closing = False
+        self._stderr: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+        self._reader: threading.Thread | None = None
+        self._stderr_thread: threading.Thread | None = None
+        self._secrets = tuple(
+            v for k, v in child_env.items() if k.endswith(("API_KEY", "_TOKEN")) and v
+        )
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.poll() if self._proc else None
+
+    def start(self, sink: LineSink) -> None:
+        try:
+            self._proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=self._env,
+                cwd=self._cwd,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as exc:
+            raise BinaryNotFoundError(f"could not start {self.binary!r}: {exc}") from exc
+        self._stderr_thread = threading.Thread(
+            target=self._drain_stderr, name="codex-stderr", daemon=True
+        )
+        self._stderr_thread.start()
+        self._reader = threading.Thread(
+            target=self._read_loop, args=(sink,), name="codex-reader", daemon=True
+        )
+        self._reader.start()
+
+    def send(self, message: Mapping[str, Any]) -> None:
+        """Write one message. Thread-safe; raises TransportClosedError if the pipe is gone."""
+        data = orjson.dumps(message) + b"\n"
+        proc = self._proc
+        if proc is None or proc.stdin is None or self._closing:
+            raise TransportClosedError("the codex app-server is not running")
+        try:
+            with self._write_lock:
+                proc.stdin.write(data)
+                proc.stdin.flush()
+        except (OSError, ValueError) as exc:
+            raise TransportClosedError(
+                f"could not write to the codex app-server: {exc}",
+                stderr_tail=self.stderr_tail(),
+                returncode=proc.poll(),
+            ) from exc
+
+    def stderr_tail(self) -> str:
+        return redact("\n".join(self._stderr), self._secrets)
+
+    def _drain_stderr(self) -> None:
+        proc = self._proc
+        assert proc is not None and proc.stderr is not None
+        try:
+            for raw in proc.stderr:
+                line = raw.decode("utf-8", "replace").rstrip()
+                if line:
+                    self._stderr.append(line[:_STDERR_LINE_MAX])
+        except (OSError, ValueError):
+            pass
+
+    def _read_loop(self, sink: LineSink) -> None:
+        """Runs on the reader thread: the only code that reads the server's stdout."""
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None
+        reason = "the codex app-server closed its output"
+        try:
+            for line in proc.stdout:
+                try:
+                    sink.feed(line)
+                except Exception:  # a routing bug must not kill the only reader
+                    log.exception("codex_notebook: error while routing a server message")
+        except (OSError, ValueError) as exc:
+            reason = f"reading from the codex app-server failed: {exc}"
+        returncode = self._wait_exit()
+        if self._stderr_thread is not None:
+            self._stderr_thread.join(timeout=0.5)  # let the last stderr lines land
+        if self._closing:
+            reason = "the client was closed"
+        elif returncode is not None:
+            reason = "the codex app-server exited"
+        sink.closed(
+            TransportClosedError(reason, stderr_tail=self.stderr_tail(), returncode=returncode)
+        )
+
+    def _wait_exit(self) -> int | None:
+        proc = self._proc
+        assert proc is not None
+        try:
+            return proc.wait(timeout=self._close_grace + 2.0)
+        except subprocess.TimeoutExpired:
+            return None  # stdout closed but the process lingers; close() will reap it
+
+    def close(self) -> None:
+        """Stop the server: close stdin, then SIGTERM the group, then SIGKILL; always reap.
+
+        Idempotent and safe from any thread, including the reader thread.
+        """
+        with self._close_lock:
+            if self._closing:
+                return
+            self._closing = True
+        proc = self._proc
+        if proc is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            if proc.stdin is not None:
+                with self._write_lock:
+                    proc.stdin.close()
+        budget = self._close_grace
+        if not _wait(proc, budget):
+            _signal_group(proc, signal.SIGTERM)
+            if not _wait(proc, budget):
+                _signal_group(proc, signal.SIGKILL)
+                _wait(proc, 5.0)
+        reader = self._reader
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(timeout=budget + 3.0)
+        for stream in (proc.stdout, proc.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                if stream is not None:
+                    stream.close()
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    try:
+        proc.wait(timeout=timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Signal the child's whole session (it may have spawned helpers); gone counts as done."""
+    with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+        if sys.platform != "win32":
+            os.killpg(proc.pid, sig)
+        else:  # pragma: no cover
+            proc.send_signal(sig)
+
+
+def _toml_value(value: Any) -> str:
+    """Render a Python value as the TOML literal that ``--config key=value`` expects."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (str, Path)):
+        return orjson.dumps(str(value)).decode()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        inner = ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items())
+        return "{ " + inner + " }"
+    raise TypeError(f"cannot express {type(value).__name__} as a codex --config value")
+
+
