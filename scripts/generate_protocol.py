@@ -110,7 +110,7 @@ def find_codex_bin(explicit: str | None) -> str:
     if os.environ.get("CODEX_BIN"):
         return os.environ["CODEX_BIN"]
     try:
-        import codex_cli_bin  # type: ignore[import-not-found]
+        import codex_cli_bin
 
         return str(codex_cli_bin.bundled_codex_path())
     except Exception:
@@ -412,11 +412,11 @@ def build_registry(definitions: dict[str, Any], version: str) -> Registry:
         reg.client_request_methods.append(m.method)
         if m.params is not None:
             reg.client_request_params[m.method] = m.params
-        response = _response_for(m.params) if m.params else None
-        if response not in definitions:
-            response = CLIENT_RESPONSE_OVERRIDES.get(m.method)
-        if response in definitions:
-            reg.client_request_responses[m.method] = response
+        result: str | None = _response_for(m.params) if m.params else None
+        if result not in definitions:
+            result = CLIENT_RESPONSE_OVERRIDES.get(m.method)
+        if result is not None and result in definitions:
+            reg.client_request_responses[m.method] = result
         else:
             reg.warnings.append(f"client request {m.method}: response type unknown")
 
@@ -528,7 +528,8 @@ def run_codegen(schema_file: Path, output: Path, version: str) -> None:
         *CODEGEN_ARGS,
     ]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    # cwd: datamodel-codegen, black and isort read pyproject.toml settings from the cwd.
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=REPO_ROOT)
     if proc.returncode != 0:
         raise GenerationError(f"datamodel-codegen failed:\n{proc.stderr[-4000:]}")
 
@@ -633,8 +634,8 @@ def _type_signature(definitions: dict[str, Any], node: Any) -> str:
         kind = "|".join(sorted(str(k) for k in kind))
     if "enum" in node:
         return f"{kind}{sorted(map(str, node['enum']))}"
-    if kind == "array":
-        return f"array[{_type_signature(definitions, node.get('items'))}]"
+    if "array" in str(kind) and "items" in node:
+        return str(kind).replace("array", f"array[{_type_signature(definitions, node['items'])}]")
     return str(kind)
 
 
@@ -648,7 +649,9 @@ def _fields(definitions: dict[str, Any], name: str) -> dict[str, str]:
     return out
 
 
-def schema_diff(old: Registry, new: Registry, old_defs: dict[str, Any], new_defs: dict[str, Any]):
+def schema_diff(
+    old: Registry, new: Registry, old_defs: dict[str, Any], new_defs: dict[str, Any]
+) -> Iterator[str]:
     """Yield report lines: methods added/removed, fields changed per params/response type."""
     groups = (
         ("notifications", old.notification_params, new.notification_params),
@@ -729,6 +732,8 @@ def main(argv: Iterable[str] | None = None) -> int:
         if args.check:
             return check(codex_bin, args.out)
         generate(codex_bin, args.out)
+        return 0
+    except BrokenPipeError:  # output piped into `head`
         return 0
     except (GenerationError, subprocess.CalledProcessError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

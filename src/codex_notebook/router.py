@@ -224,9 +224,9 @@ class TurnCursor:
                 continue
             try:
                 await future
-            finally:
-                if not future.done():  # cancelled: remove ourselves
-                    turn_log.remove_waker(waker)
+            except asyncio.CancelledError:
+                turn_log.remove_waker(waker)  # a cancelled waiter removes itself
+                raise
 
     def __iter__(self) -> Iterator[Notification]:
         while (batch := self.next_batch()) is not None:
@@ -522,6 +522,8 @@ class Router:
                 result = None
             if request.answered:
                 return
+            if result is None and request.settled:
+                return  # withdrawn (resolved elsewhere, turn over): nothing to answer
             if result is None:
                 result = default_response(request.method)
             if result is None:

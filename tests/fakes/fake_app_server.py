@@ -1,14 +1,50 @@
 #!/usr/bin/env python3
 """A scripted fake ``codex app-server`` (protocol of codex-cli 0.163.0) for tests.
 
-Standard library only; run as ``fake_app_server.py app-server [--config k=v ...]``. It speaks
-newline-delimited JSON-RPC without the ``"jsonrpc"`` field on stdin/stdout, with message shapes
-copied from real transcripts (``/work/shared/fixtures/transcripts``). Every turn runs on its own
+Standard library only; run as ``fake_app_server.py app-server [--config k=v ...]`` (any other
+first argument: exit 2; ``--version`` prints ``codex-cli 0.163.0``). It speaks newline-delimited
+JSON-RPC without the ``"jsonrpc"`` field on stdin/stdout, with message shapes copied from real
+transcripts; notifications carry ``emittedAtMs`` like the real ones. Every turn runs on its own
 thread, so turns on different threads interleave; server requests use integer ids from 0.
 
-A turn is scripted by directive tokens anywhere in its input text (see ``Directives``), the
-process by ``FAKE_CODEX_*`` environment variables (see ``main``). The fake never crashes on odd
-input: it logs to stderr and carries on. It exits 0 on stdin EOF.
+Methods: ``initialize`` (then ``initialized``), ``thread/start``, ``thread/resume``,
+``thread/fork``, ``thread/read``, ``turn/start``, ``turn/interrupt``, ``turn/steer``; anything else
+is -32601 "method not found". Turn ids are ``turn-1``, ``turn-2``... (per process); item ids are
+``<kind>-<n>``.
+
+Directive tokens anywhere in a turn's input text (space-separated, combinable):
+
+=================  ==========================================================================
+``DELTAS:N``       N agent-message deltas ``d0 ``, ``d1 ``... (default 3: text ``d0 d1 d2 ``)
+``TEXT:word``      one delta, exactly ``word``
+``JSON:{...}``     one delta, exactly the (space-free) text after ``JSON:``
+(outputSchema)     with ``outputSchema`` and no TEXT/JSON/DELTAS: one delta, a compact sample
+``DELAY_MS:N``     sleep N ms between deltas (interrupt/steer/fold wake it); flush every line
+``EARLY``          turn/started + the first 2 deltas before the turn/start response
+``COMPLETE_FIRST`` the whole turn, up to turn/completed, before the turn/start response
+``APPROVAL``       item/commandExecution/requestApproval; ``APPROVAL:file``: fileChange
+``USER_INPUT``     item/tool/requestUserInput;  ``ELICIT``: mcpServer/elicitation/request
+``UNKNOWN_REQUEST`` server request ``x/unknownRequest``
+``UNKNOWN_NOTIFY`` notifications ``x/customEvent`` (turn) and ``x/globalEvent`` (global)
+``GARBAGE[:big]``  junk lines between the 1st and 2nd delta (``:big`` adds a 10 MiB line)
+``DIE``            after 1 delta (``DIE_AFTER:N``: N deltas) print a fatal line, exit 1
+``HANG``           after the deltas, wait until interrupted (steers and folds still work)
+``FAIL``           ``error`` + turn/completed ``failed`` (with explicit DELTAS: after them)
+``TOOL`` ``PLAN`` ``REASONING`` ``FILECHANGE``  extra items before the agent message
+``FLOOD[:N]``      N one-character deltas ``x`` (default $FAKE_CODEX_FLOOD, else 10000), fast
+=================  ==========================================================================
+
+Server-request replies are summarised as leading deltas of the agent message:
+``approval:<decision> `` / ``input:<compact result JSON> `` / ``elicit:<action> `` /
+``unknown:result `` or ``<kind>:error:<code> `` for a JSON-RPC error reply. Approval ``cancel``
+ends the turn ``interrupted`` before the agent message. ``turn/steer`` adds ``steered:<text> ``.
+
+Environment: ``FAKE_CODEX_EXIT_ON_START``, ``FAKE_CODEX_EXIT_ON_INIT``,
+``FAKE_CODEX_IGNORE_SIGTERM``, ``FAKE_CODEX_STDERR_SPAM=N``, ``FAKE_CODEX_FLOOD=N``,
+``FAKE_CODEX_LOG=path`` (appends every line received), ``FAKE_CODEX_STATE=path`` (known threads,
+shared across processes), ``CODEX_HOME`` (reported as ``codexHome``; default: the cwd).
+
+The fake never crashes on odd input: it logs to stderr and carries on. It exits 0 on stdin EOF.
 """
 
 from __future__ import annotations
@@ -278,15 +314,19 @@ class Wire:
             os._exit(0)
 
     def exit(self, code: int, stderr_lines: Sequence[str] = ()) -> NoReturn:
-        """Exit at once (no interpreter shutdown), holding the lock so no line is cut."""
-        with self.lock:
+        """Exit at once (no interpreter shutdown), holding the lock so no line is cut.
+
+        A writer stuck on a full pipe holds the lock; give up waiting for it after 2 s.
+        """
+        locked = self.lock.acquire(timeout=2)
+        if locked:
             with contextlib.suppress(OSError, ValueError):
                 self._stream.flush()
-            with contextlib.suppress(OSError, ValueError):
-                for line in stderr_lines:
-                    sys.stderr.write(line + "\n")
-                sys.stderr.flush()
-            os._exit(code)
+        with contextlib.suppress(OSError, ValueError):
+            for line in stderr_lines:
+                sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        os._exit(code)
 
 
 # --------------------------------------------------------------------------------------------

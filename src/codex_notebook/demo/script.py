@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -58,6 +59,7 @@ from typing import Any, TypeAlias
 from codex_notebook.demo.schema_sample import SchemaSampleError, sample_instance
 
 __all__ = [
+    "APPROVAL_COMMAND_ARGV",
     "DEMO_FILE_CONTENT",
     "DEMO_FILE_NAME",
     "Directives",
@@ -96,6 +98,10 @@ DEMO_FILE_CONTENT = (
     '    print(greet("notebook"))\n'
 )
 
+# The natural-language approval demo's command. It is escalated AND listed as a "prompt" rule
+# in the demo CODEX_HOME (see home.py), so codex asks for approval even where the sandbox had
+# to be switched off (escalation alone means nothing under danger-full-access).
+APPROVAL_COMMAND_ARGV = ("echo", "Approved. This demo command changes nothing.")
 ESCALATE_JUSTIFICATION = "The demo model asks you to approve this harmless command."
 FAIL_MESSAGE = "demo model: scripted failure"
 
@@ -375,7 +381,7 @@ def _natural(prompt: str, workspace: str | None) -> Reply:
     if behaviour == "fail":
         return HttpFailure(500, f"{FAIL_MESSAGE} (you asked it to fail)", reason=reason)
     if behaviour == "approval":
-        command = "echo 'The demo model ran this only after you approved it; it changes nothing.'"
+        command = shlex.join(APPROVAL_COMMAND_ARGV)
         args = _exec_arguments(command, escalate=True, workdir=workspace, login=False)
         return ToolCall("exec_command", args, reason=reason)
     if behaviour == "edit":
@@ -407,14 +413,15 @@ def summarise_tool_output(command: str, output: str) -> str:
     """
     shown = command.strip()
     if shown.startswith("apply_patch"):
-        return f"I applied a patch in the workspace. Codex reported:\n\n{_fence(output)}"
+        success = output.find("Success.")
+        if success >= 0:
+            return f"The patch was applied.\n\n{_fence(output[success:])}"
+        return f"The patch was not applied. Codex reported:\n\n{_fence(output)}"
     if "\n" in shown:
         shown = shown.splitlines()[0] + " ..."
     match = _EXIT_CODE_RE.search(output)
     if match is None:
-        return f"The command `{shown}` did not run to completion. Codex reported:\n\n" + _fence(
-            output
-        )
+        return f"The command `{shown}` did not run. Codex reported:\n\n{_fence(output)}"
     marker = output.find("\nOutput:\n")
     body = output[marker + len("\nOutput:\n") :] if marker >= 0 else output
     return f"The command `{shown}` exited with code {match.group(1)}. Its output:\n\n{_fence(body)}"

@@ -58,37 +58,24 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# method -> (turn id route, thread id route). A route is the params key holding the id
-# ("turnId" / "threadId"), "." + the key of a nested object holding it as "id" (".turn" /
-# ".thread"), or "" when the method carries no such id.
-def _route(location: str, entity: str) -> str:
+# method -> (turn id key, turn id nested?, thread id key, thread id nested?): the params key to
+# read ("" when the method carries no such id) and whether the id sits one level down, as "id"
+# of that key's object ("turn" / "thread") rather than directly under it ("turnId" / "threadId").
+def _route(location: str, entity: str) -> tuple[str, bool]:
     if location in ("direct", "nullable"):
-        return entity + "Id"
+        return entity + "Id", False
     if location == "nested":
-        return "." + entity
-    return ""
+        return entity, True
+    return "", False
 
 
-_ROUTES: dict[str, tuple[str, str]] = {
+_ROUTES: dict[str, tuple[str, bool, str, bool]] = {
     method: (
-        _route(TURN_ID_LOCATION[method], "turn"),
-        _route(THREAD_ID_LOCATION.get(method, "none"), "thread"),
+        *_route(TURN_ID_LOCATION[method], "turn"),
+        *_route(THREAD_ID_LOCATION.get(method, "none"), "thread"),
     )
     for method in TURN_ID_LOCATION
 }
-
-
-def _pick(params: Mapping[str, Any], route: str) -> str | None:
-    if not route:
-        return None
-    if route[0] == ".":
-        inner = params.get(route[1:])
-        if not isinstance(inner, Mapping):
-            return None
-        value = inner.get("id")
-    else:
-        value = params.get(route)
-    return value if type(value) is str else None
 
 
 def _fallback(params: Mapping[str, Any], key: str, nested: str) -> str | None:
@@ -96,7 +83,7 @@ def _fallback(params: Mapping[str, Any], key: str, nested: str) -> str | None:
     if type(value) is str:
         return value
     inner = params.get(nested)
-    if isinstance(inner, Mapping):
+    if type(inner) is dict or isinstance(inner, Mapping):
         value = inner.get("id")
         if type(value) is str:
             return value
@@ -113,11 +100,20 @@ def route_ids(method: str, params: Mapping[str, Any] | None) -> tuple[str | None
     """
     if type(params) is not dict and not isinstance(params, Mapping):
         return None, None
-    routes = _ROUTES.get(method) if type(method) is str else None
-    if routes is None:
+    route = _ROUTES.get(method) if type(method) is str else None
+    if route is None:
         return _fallback(params, "turnId", "turn"), _fallback(params, "threadId", "thread")
-    turn_route, thread_route = routes
-    return _pick(params, turn_route), _pick(params, thread_route)
+    turn_key, turn_nested, thread_key, thread_nested = route
+    turn = params.get(turn_key) if turn_key else None
+    if turn_nested:
+        turn = turn.get("id") if type(turn) is dict or isinstance(turn, Mapping) else None
+    thread = params.get(thread_key) if thread_key else None
+    if thread_nested:
+        thread = thread.get("id") if type(thread) is dict or isinstance(thread, Mapping) else None
+    return (
+        turn if type(turn) is str else None,
+        thread if type(thread) is str else None,
+    )
 
 
 _GENERATED = "codex_notebook.protocol._generated"

@@ -1,0 +1,342 @@
+"""``%%codex`` and ``%codex``: parsing and presentation only; the work is in session.py."""
+
+from __future__ import annotations
+
+import html
+import shlex
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+from IPython.utils.text import DollarFormatter
+from pydantic import BaseModel
+
+from .backends import BACKENDS
+from .session import APPROVAL_MODES, NotebookSession, NotebookTurn
+
+__all__ = ["CodexMagics"]
+
+SANDBOXES = ("read-only", "workspace-write", "full-access")
+SUBCOMMANDS = ("status", "wait", "interrupt", "threads", "new", "config", "restart", "backend", "log")
+CONFIG_KEYS = ("model", "cwd", "sandbox", "approval", "timeout", "thread")
+
+
+@magics_class
+class CodexMagics(Magics):
+    """Run Codex turns from cells; each streams into its own widget."""
+
+    def __init__(self, shell: Any, session: NotebookSession) -> None:
+        super().__init__(shell)
+        self.session = session
+
+    @magic_arguments()
+    @argument("-t", "--thread", metavar="NAME", help="conversation thread name (default: main)")
+    @argument("--new", action="store_true", help="start a fresh conversation on that name")
+    @argument("--model", metavar="M", help="model for this turn")
+    @argument("--cwd", metavar="DIR", help="working directory for the agent")
+    @argument("--sandbox", metavar="MODE", help="read-only | workspace-write | full-access")
+    @argument("--approval", metavar="MODE", help="ask (default) | review | deny")
+    @argument("--wait", action="store_true", help="block until the turn ends (Ctrl-C stops it)")
+    @argument("-o", "--output", metavar="VAR", help="bind the NotebookTurn to VAR at once")
+    @argument("--schema", metavar="MODEL", help="pydantic model for a structured result")
+    @argument("--timeout", metavar="S", type=float, help="stop the turn after S seconds")
+    @line_cell_magic
+    def codex(self, line: str, cell: str | None = None) -> Any:
+        """%%codex [options] + prompt: run a Codex turn.  %codex SUBCOMMAND: manage turns.
+
+        Subcommands: status | wait [NAME|all] [--timeout S] | interrupt [NAME|all] |
+        threads | new [NAME] | config [key=value ...] | restart | backend [demo|codex] | log
+        """
+        if cell is None:
+            return self._line(line)
+        options = self._parse_cell_options(line)
+        prompt = self._interpolate(cell).strip()
+        if not prompt:
+            raise UsageError("The %%codex cell is empty: write the prompt below the %%codex line.")
+        turn = self.session.start_turn(prompt, options, cell=self.shell.execution_count)
+        if options.output:
+            self.shell.user_ns[options.output] = turn
+        turn.display = display(turn.widget, display_id=True)
+        turn.start()
+        if options.wait:
+            _wait_interruptibly([turn], timeout=None, interrupt=True)
+        return None
+
+    # -- the cell magic ---------------------------------------------------------------
+    def _parse_cell_options(self, line: str) -> Any:
+        try:
+            args = parse_argstring(self.codex, line)
+        except UsageError as exc:
+            raise UsageError(f"{exc}\n\n{_usage()}") from None
+        if args.sandbox is not None and args.sandbox not in SANDBOXES:
+            raise UsageError(
+                f"--sandbox {args.sandbox!r} is not a sandbox mode; use one of {', '.join(SANDBOXES)}"
+            )
+        if args.approval is not None and args.approval not in APPROVAL_MODES:
+            raise UsageError(
+                f"--approval {args.approval!r} is not a mode; use ask, review or deny"
+            )
+        if args.timeout is not None and args.timeout <= 0:
+            raise UsageError(f"--timeout must be a positive number of seconds, not {args.timeout}")
+        if args.output is not None and not args.output.isidentifier():
+            raise UsageError(f"-o needs a Python variable name, not {args.output!r}")
+        if args.thread is not None and not args.thread.strip():
+            raise UsageError("-t needs a thread name")
+        cwd = None
+        if args.cwd is not None:
+            path = Path(args.cwd).expanduser().resolve()
+            if not path.is_dir():
+                raise UsageError(f"--cwd {args.cwd!r} is not an existing directory")
+            cwd = str(path)
+        schema = self._resolve_schema(args.schema) if args.schema else None
+        return self.session.with_defaults(
+            thread=args.thread,
+            new=args.new or None,
+            model=args.model,
+            cwd=cwd,
+            sandbox=args.sandbox,
+            approval=args.approval,
+            wait=args.wait or None,
+            output=args.output,
+            schema=schema,
+            timeout=args.timeout,
+        )
+
+    def _resolve_schema(self, name: str) -> type[BaseModel]:
+        obj: Any = self.shell.user_ns
+        for i, part in enumerate(name.split(".")):
+            try:
+                obj = obj[part] if i == 0 else getattr(obj, part)
+            except (KeyError, AttributeError):
+                raise UsageError(
+                    f"--schema {name!r}: no such name in the notebook; define a pydantic model "
+                    "class first (class Answer(BaseModel): ...)"
+                ) from None
+        if not (isinstance(obj, type) and issubclass(obj, BaseModel)):
+            raise UsageError(f"--schema {name!r} is not a pydantic model class (BaseModel subclass)")
+        return obj
+
+    def _interpolate(self, cell: str) -> str:
+        """``{expr}`` and ``$var`` from the user namespace, like IPython's line magics.
+
+        If any expression fails, the text is used as written (code in prompts often
+        contains braces).
+        """
+        try:
+            formatted: str = DollarFormatter().vformat(cell, (), _Namespace(self.shell.user_ns))
+        except Exception:
+            return cell
+        return formatted
+
+    # -- the line magic ---------------------------------------------------------------
+    def _line(self, line: str) -> Any:
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"%codex: {exc}") from None
+        if not words:
+            words = ["status"]
+        command, rest = words[0], words[1:]
+        if command not in SUBCOMMANDS:
+            raise UsageError(
+                f"%codex: unknown subcommand {command!r}. Use one of: {', '.join(SUBCOMMANDS)}; "
+                "or %%codex as a cell magic with a prompt."
+            )
+        handler = getattr(self, f"_cmd_{command}")
+        return handler(rest)
+
+    def _cmd_status(self, rest: Sequence[str]) -> None:
+        session = self.session
+        rows = [
+            (
+                f"[{t.cell}]" if t.cell else "",
+                t.thread_name,
+                t.state,
+                f"{t.elapsed:.1f} s",
+                _tokens(t),
+                (t.turn_id or "")[:13],
+            )
+            for t in session.turns
+        ]
+        caption = (
+            f"backend: {session.backend_name}"
+            + (f" · codex {session.server_version}" if session.server_version else "")
+            + f" · {len(session.running())} running"
+        )
+        _show_table(("cell", "thread", "state", "elapsed", "tokens", "turn"), rows, caption)
+
+    def _cmd_wait(self, rest: Sequence[str]) -> None:
+        words = list(rest)
+        timeout = None
+        if "--timeout" in words:
+            i = words.index("--timeout")
+            try:
+                timeout = float(words[i + 1])
+                del words[i : i + 2]
+            except (IndexError, ValueError):
+                raise UsageError("%codex wait --timeout needs a number of seconds") from None
+        which = words[0] if words else "all"
+        turns = self.session.select(which)
+        if not turns and which != "all":
+            raise UsageError(f"%codex wait: no turns on thread {which!r}")
+        finished = _wait_interruptibly(turns, timeout=timeout, interrupt=False)
+        if not finished:
+            pending = [t for t in turns if not t.done()]
+            print(f"%codex wait: {len(pending)} turn(s) still running after {timeout} s")
+
+    def _cmd_interrupt(self, rest: Sequence[str]) -> None:
+        which = rest[0] if rest else "all"
+        turns = [t for t in self.session.select(which) if not t.done()]
+        for turn in turns:
+            turn.interrupt()
+        print(f"interrupted {len(turns)} turn(s)")
+
+    def _cmd_threads(self, rest: Sequence[str]) -> None:
+        names = self.session.threads()
+        rows = [
+            (name, thread_id, str(sum(1 for t in self.session.turns if t.thread_name == name)))
+            for name, thread_id in sorted(names.items())
+        ]
+        _show_table(("name", "codex thread id", "turns this session"), rows,
+                    f"backend: {self.session.backend_name}")
+
+    def _cmd_new(self, rest: Sequence[str]) -> None:
+        name = rest[0] if rest else self.session.defaults.thread
+        self.session.forget_thread(name)
+        print(f"thread '{name}': the next cell starts a new conversation")
+
+    def _cmd_config(self, rest: Sequence[str]) -> None:
+        if not rest:
+            d = self.session.defaults
+            for key in CONFIG_KEYS:
+                print(f"{key} = {getattr(d, key)!r}")
+            return
+        updates: dict[str, Any] = {}
+        for word in rest:
+            key, sep, value = word.partition("=")
+            if not sep or key not in CONFIG_KEYS:
+                raise UsageError(
+                    f"%codex config: expected key=value with key in {', '.join(CONFIG_KEYS)}; "
+                    f"got {word!r}"
+                )
+            updates[key] = self._config_value(key, value)
+        self.session.defaults = self.session.with_defaults(**updates)
+        print("; ".join(f"{k} = {v!r}" for k, v in updates.items()))
+
+    def _config_value(self, key: str, value: str) -> Any:
+        if key == "sandbox" and value not in SANDBOXES:
+            raise UsageError(f"sandbox must be one of {', '.join(SANDBOXES)}")
+        if key == "approval" and value not in APPROVAL_MODES:
+            raise UsageError("approval must be ask, review or deny")
+        if key == "timeout":
+            try:
+                return float(value)
+            except ValueError:
+                raise UsageError("timeout must be a number of seconds") from None
+        if key == "cwd":
+            path = Path(value).expanduser().resolve()
+            if not path.is_dir():
+                raise UsageError(f"cwd {value!r} is not an existing directory")
+            return str(path)
+        return value
+
+    def _cmd_restart(self, rest: Sequence[str]) -> None:
+        self.session.restart()
+        print("codex app-server stopped; the next %%codex cell starts a fresh one")
+
+    def _cmd_backend(self, rest: Sequence[str]) -> None:
+        if not rest:
+            print(f"backend: {self.session.backend_name}")
+            if self.session.backend_notice:
+                print(self.session.backend_notice)
+            return
+        if rest[0] not in BACKENDS:
+            raise UsageError(f"%codex backend: use one of {', '.join(BACKENDS)}, not {rest[0]!r}")
+        self.session.restart(backend=rest[0])
+        print(f"backend: {self.session.backend_name} (the next %%codex cell uses it)")
+
+    def _cmd_log(self, rest: Sequence[str]) -> None:
+        entries = list(self.session.log)
+        client = self.session._client
+        if client is not None:
+            tail = client.stderr_tail()
+            if tail:
+                entries.append("app-server stderr (last lines):\n" + tail)
+        print("\n".join(entries) if entries else "(nothing logged yet)")
+
+
+class _Namespace(dict[str, Any]):
+    """Formatter mapping over the user namespace that also evaluates ``{expr}``."""
+
+    def __init__(self, ns: dict[str, Any]) -> None:
+        super().__init__()
+        self.ns = ns
+
+    def __getitem__(self, key: str) -> Any:
+        return eval(key, self.ns)  # noqa: S307 - same semantics as IPython's $/{} expansion
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
+def _usage() -> str:
+    return (
+        "Usage: %%codex [-t NAME | --new] [--model M] [--cwd DIR] "
+        "[--sandbox read-only|workspace-write|full-access] [--approval ask|review|deny] "
+        "[--wait] [-o VAR] [--schema MODEL] [--timeout S]\n<prompt>"
+    )
+
+
+def _tokens(turn: NotebookTurn) -> str:
+    try:
+        result = turn._result
+    except AttributeError:
+        return ""
+    if result is None or result.usage is None:
+        return ""
+    return f"{result.usage.total_tokens:,}"
+
+
+def _show_table(headers: Sequence[str], rows: Sequence[Sequence[str]], caption: str) -> None:
+    head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(c)}</td>" for c in row) + "</tr>"
+        for row in rows
+    ) or f"<tr><td colspan={len(headers)}><em>none yet</em></td></tr>"
+    table = f"<table><caption style='text-align:left'>{html.escape(caption)}</caption>"
+    table += f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = [caption, "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    display({"text/html": table, "text/plain": "\n".join(lines)}, raw=True)
+
+
+def _wait_interruptibly(
+    turns: Sequence[NotebookTurn], *, timeout: float | None, interrupt: bool
+) -> bool:
+    """Block until the turns end. Ctrl-C (kernel interrupt) stops them if ``interrupt``,
+    else only stops waiting; either way the cell ends cleanly."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        for turn in turns:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not turn.wait(remaining):
+                return False
+        return True
+    except KeyboardInterrupt:
+        if interrupt:
+            for turn in turns:
+                turn.interrupt()
+            for turn in turns:
+                turn.wait(10)
+            print("Interrupted: the turn was stopped.")
+        else:
+            print("Stopped waiting; the turns keep running (%codex interrupt stops them).")
+        return False
+
+

@@ -1,0 +1,296 @@
+"""The sync client against the scripted fake app-server: exact interleavings and faults."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from codex_notebook import (
+    Codex,
+    CodexTimeoutError,
+    ServerRequest,
+    StartupError,
+    TransportClosedError,
+)
+from codex_notebook.errors import InvalidRequestError, MethodNotFoundError
+from tests.fakes import fake_codex_bin
+
+
+def deltas(n: int) -> str:
+    return "".join(f"d{i} " for i in range(n))
+
+
+def test_one_turn_returns_final_text_and_usage(codex: Codex) -> None:
+    result = codex.thread_start().run("DELTAS:5", timeout=10)
+    assert result.status == "completed"
+    assert result.text == deltas(5)
+    assert result.usage is not None and result.usage.total_tokens > 0
+
+
+def test_server_version_comes_from_initialize(codex: Codex) -> None:
+    assert codex.server_version == "0.163.0"
+
+
+def test_eight_interleaved_turns_each_get_only_their_own_events(codex: Codex) -> None:
+    threads = [codex.thread_start() for _ in range(8)]
+    turns = [t.turn(f"DELTAS:{40 + i} DELAY_MS:1") for i, t in enumerate(threads)]
+    for i, turn in enumerate(turns):
+        events = list(turn.stream(timeout=10))
+        assert {e.turn_id for e in events} == {turn.id}
+        assert "".join(turn.stream_text()) == deltas(40 + i)
+        assert turn.run(10).text == deltas(40 + i)
+
+
+def test_events_sent_before_the_turn_start_response_are_replayed(codex: Codex) -> None:
+    turn = codex.thread_start().turn("EARLY DELTAS:4")
+    methods = [e.method for e in turn.stream(timeout=10)]
+    assert methods[0] == "turn/started"
+    assert "".join(turn.stream_text()) == deltas(4)
+
+
+def test_a_turn_completed_before_it_was_claimed_still_ends(codex: Codex) -> None:
+    turn = codex.thread_start().turn("COMPLETE_FIRST DELTAS:3")
+    assert turn.run(10).text == deltas(3)
+    assert codex.router.live_turns() == 0
+
+
+def test_two_consumers_of_one_turn_each_see_every_event_once(codex: Codex) -> None:
+    turn = codex.thread_start().turn("DELTAS:200 DELAY_MS:1")
+    seen: list[list[str]] = [[], []]
+
+    def consume(slot: int) -> None:
+        seen[slot] = [str(e.params_dict.get("delta")) for e in turn.stream(timeout=10)
+                      if e.method == "item/agentMessage/delta"]
+
+    workers = [threading.Thread(target=consume, args=(i,)) for i in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(10)
+    assert seen[0] == seen[1] == [f"d{i} " for i in range(200)]
+
+
+def test_run_after_stream_returns_the_same_result(codex: Codex) -> None:
+    turn = codex.thread_start().turn("DELTAS:3")
+    list(turn.stream(timeout=10))
+    assert turn.run(1) is turn.run(1)
+
+
+def test_a_waiting_approval_does_not_stall_other_turns(fake_bin: str) -> None:
+    release = threading.Event()
+
+    def slow_handler(request: ServerRequest) -> dict[str, str]:
+        release.wait(10)
+        return {"decision": "accept"}
+
+    with Codex(codex_bin=fake_bin, approval_handler=slow_handler) as codex:
+        waiting = codex.thread_start().turn("APPROVAL DELTAS:1")
+        other = codex.thread_start().turn("DELTAS:30 DELAY_MS:1")
+        assert other.run(10).text == deltas(30)
+        assert not waiting.done()
+        release.set()
+        assert waiting.run(10).text.startswith("approval:accept ")
+
+
+def test_approvals_are_declined_without_a_handler(codex: Codex) -> None:
+    result = codex.thread_start().run("APPROVAL DELTAS:1", timeout=10)
+    assert result.text.startswith("approval:decline ")
+
+
+def test_a_turn_handler_takes_precedence_over_the_client_handler(fake_bin: str) -> None:
+    with Codex(codex_bin=fake_bin, approval_handler=lambda r: {"decision": "decline"}) as codex:
+        turn = codex.thread_start().turn(
+            "APPROVAL DELTAS:1", request_handler=lambda r: {"decision": "acceptForSession"}
+        )
+        assert turn.run(10).text.startswith("approval:acceptForSession ")
+
+
+def test_cancelling_an_approval_interrupts_the_turn(fake_bin: str) -> None:
+    with Codex(codex_bin=fake_bin, approval_handler=lambda r: {"decision": "cancel"}) as codex:
+        assert codex.thread_start().run("APPROVAL", timeout=10).status == "interrupted"
+
+
+def test_a_raising_handler_is_answered_with_the_safe_default(fake_bin: str) -> None:
+    def broken(request: ServerRequest) -> dict[str, str]:
+        raise RuntimeError("handler bug")
+
+    with Codex(codex_bin=fake_bin, approval_handler=broken) as codex:
+        result = codex.thread_start().run("APPROVAL DELTAS:1", timeout=10)
+        assert result.text.startswith("approval:decline ")
+
+
+def test_approval_requests_appear_in_the_turn_stream(codex: Codex) -> None:
+    turn = codex.thread_start().turn("APPROVAL DELTAS:1")
+    requests = [e for e in turn.stream(timeout=10) if isinstance(e, ServerRequest)]
+    assert [r.method for r in requests] == ["item/commandExecution/requestApproval"]
+    assert isinstance(requests[0].id, int)
+    assert requests[0].settled
+
+
+def test_unknown_server_requests_get_a_method_not_found_error(codex: Codex) -> None:
+    result = codex.thread_start().run("UNKNOWN_REQUEST DELTAS:1", timeout=10)
+    assert result.text.startswith("unknown:error:-32601 ")
+
+
+def test_unknown_notifications_route_by_raw_turn_id(codex: Codex) -> None:
+    turn = codex.thread_start().turn("UNKNOWN_NOTIFY DELTAS:1")
+    custom = [e for e in turn.stream(timeout=10) if e.method == "x/customEvent"]
+    assert len(custom) == 1
+    assert custom[0].params.raw["value"] == 1  # type: ignore[attr-defined]
+    assert not custom[0].known
+
+
+def test_unknown_global_notifications_reach_the_global_channel(codex: Codex) -> None:
+    codex.thread_start().run("UNKNOWN_NOTIFY DELTAS:1", timeout=10)
+    methods = [n.method for n in codex.notifications(timeout=0.5)]
+    assert "x/globalEvent" in methods
+
+
+def test_malformed_lines_are_skipped_without_affecting_the_turn(codex: Codex) -> None:
+    result = codex.thread_start().run("GARBAGE DELTAS:4", timeout=10)
+    assert result.text == deltas(4)
+    assert codex.router.malformed >= 5
+
+
+def test_server_death_releases_every_waiting_consumer_promptly(codex: Codex) -> None:
+    hanging = [codex.thread_start().turn("HANG DELTAS:1") for _ in range(3)]
+    dying = codex.thread_start().turn("DIE_AFTER:2 DELTAS:5")
+    started = time.monotonic()
+    for turn in [*hanging, dying]:
+        with pytest.raises(TransportClosedError) as info:
+            turn.run(10)
+        assert "model stream broke" in str(info.value)
+    assert time.monotonic() - started < 5
+    assert "sk-test-SECRET123" not in str(info.value)
+
+
+def test_calls_after_server_death_fail_immediately(codex: Codex) -> None:
+    turn = codex.thread_start().turn("DIE_AFTER:0")
+    with pytest.raises(TransportClosedError):
+        turn.run(10)
+    with pytest.raises(TransportClosedError):
+        codex.thread_start()
+
+
+def test_notifications_iterator_drains_then_ends_when_the_server_dies(codex: Codex) -> None:
+    turn = codex.thread_start().turn("DIE_AFTER:0")
+    with pytest.raises(TransportClosedError):
+        turn.run(10)
+    assert "configWarning" in [n.method for n in codex.notifications()]
+
+
+def test_run_timeout_raises_a_timeout_error_and_the_turn_keeps_running(codex: Codex) -> None:
+    turn = codex.thread_start().turn("HANG DELTAS:1")
+    with pytest.raises(CodexTimeoutError):
+        turn.run(timeout=0.2)
+    assert not turn.done()
+    turn.interrupt(timeout=5)
+    assert turn.run(5).status == "interrupted"
+
+
+def test_stream_timeout_raises_a_builtin_timeout_error(codex: Codex) -> None:
+    turn = codex.thread_start().turn("HANG DELTAS:1")
+    with pytest.raises(TimeoutError):
+        for _ in turn.stream(timeout=0.2):
+            pass
+    turn.interrupt(timeout=5)
+
+
+def test_failed_model_call_ends_the_turn_as_failed_with_the_error(codex: Codex) -> None:
+    result = codex.thread_start().run("FAIL", timeout=10)
+    assert result.status == "failed"
+    assert result.error is not None and "model exploded" in result.error.message
+
+
+def test_steer_adds_input_to_the_running_turn(codex: Codex) -> None:
+    turn = codex.thread_start().turn("HANG DELTAS:1")
+    turn.steer("more please", timeout=5)
+    turn.interrupt(timeout=5)
+    assert "steered:more please" in "".join(turn.stream_text(timeout=5))
+
+
+def test_steer_with_a_stale_turn_id_is_an_invalid_request(codex: Codex) -> None:
+    turn = codex.thread_start().turn("DELTAS:1")
+    turn.run(10)
+    with pytest.raises(InvalidRequestError):
+        turn.steer("too late", timeout=5)
+
+
+def test_unknown_client_method_raises_method_not_found(codex: Codex) -> None:
+    with pytest.raises(MethodNotFoundError):
+        codex.request("no/such/method", {})
+
+
+def test_a_thousand_completed_turns_leave_no_per_turn_state(codex: Codex) -> None:
+    thread = codex.thread_start()
+    for _ in range(1000):
+        thread.run("DELTAS:1", timeout=10)
+    gc.collect()
+    assert codex.router.live_turns() == 0
+    assert len(codex.router._finished) == 0
+    assert len(codex.router._unclaimed) == 0
+
+
+def test_same_thread_second_turn_start_folds_into_the_running_turn(codex: Codex) -> None:
+    thread = codex.thread_start()
+    first = thread.turn("DELTAS:50 DELAY_MS:2")
+    second = thread.turn("DELTAS:2")
+    assert second.id == first.id
+    assert first.run(10) is not None and second.run(10).status == "completed"
+
+
+def test_resume_unknown_thread_raises_invalid_request(codex: Codex) -> None:
+    with pytest.raises(InvalidRequestError):
+        codex.thread_resume("no-such-thread")
+
+
+def test_startup_exit_gives_a_startup_error_with_stderr(tmp_path: Path) -> None:
+    binary = fake_codex_bin(tmp_path, FAKE_CODEX_EXIT_ON_START=1)
+    with pytest.raises(StartupError) as info:
+        Codex(codex_bin=binary)
+    assert "no longer supported" in str(info.value)
+
+
+def test_exit_during_initialize_gives_a_startup_error(tmp_path: Path) -> None:
+    binary = fake_codex_bin(tmp_path, FAKE_CODEX_EXIT_ON_INIT=1)
+    with pytest.raises(StartupError):
+        Codex(codex_bin=binary)
+
+
+def test_close_kills_a_server_that_ignores_sigterm(tmp_path: Path) -> None:
+    codex = Codex(codex_bin=fake_codex_bin(tmp_path, FAKE_CODEX_IGNORE_SIGTERM=1))
+    codex.close()
+    assert codex._core.transport.returncode is not None  # type: ignore[attr-defined]
+
+
+def test_close_is_idempotent_and_fails_later_calls(codex: Codex) -> None:
+    codex.close()
+    codex.close()
+    with pytest.raises(TransportClosedError):
+        codex.thread_start()
+
+
+def test_close_from_another_thread_releases_a_waiting_run(codex: Codex) -> None:
+    turn = codex.thread_start().turn("HANG")
+    threading.Timer(0.2, codex.close).start()
+    with pytest.raises(TransportClosedError):
+        turn.run(10)
+
+
+def test_missing_binary_is_a_clear_error(tmp_path: Path) -> None:
+    from codex_notebook import BinaryNotFoundError
+
+    with pytest.raises(BinaryNotFoundError, match="not an executable"):
+        Codex(codex_bin=tmp_path / "nope")
+
+
+def test_server_request_ids_are_echoed_as_integers(tmp_path: Path) -> None:
+    log = tmp_path / "received.jsonl"
+    binary = fake_codex_bin(tmp_path, FAKE_CODEX_LOG=str(log))
+    with Codex(codex_bin=binary) as codex:
+        codex.thread_start().run("APPROVAL DELTAS:1", timeout=10)
+    assert '{"id":0,"result":{"decision":"decline"}}' in log.read_text().replace(" ", "")
