@@ -11,7 +11,7 @@ import enum
 import os
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -82,8 +82,8 @@ class ClientCore:
         self._finalizer = weakref.finalize(self, self.transport.close)
 
     # LineSink ---------------------------------------------------------------------------
-    def feed(self, line: bytes) -> None:
-        self.router.feed(line)
+    def feed_batch(self, lines: Iterable[bytes]) -> None:
+        self.router.feed_batch(lines)
 
     def closed(self, error: TransportClosedError) -> None:
         with self._state_lock:

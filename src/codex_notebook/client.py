@@ -261,8 +261,7 @@ class TurnHandle:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the turn is over (or the transport died). False on timeout."""
         turn_log = self._core.log
-        with turn_log._cond:
-            return turn_log._cond.wait_for(lambda: turn_log.finished, timeout)
+        return turn_log.wait_until(lambda: turn_log.finished, timeout)
 
     def run(self, timeout: float | None = None) -> TurnResult[Any]:
         """Wait for the end and return the result (the same object every time)."""

@@ -26,7 +26,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from itertools import count
 from typing import Any
@@ -65,15 +65,37 @@ class _Waitable:
     thread is parked per async consumer.
     """
 
-    __slots__ = ("_cond", "_wakers")
+    __slots__ = ("_cond", "_lock", "_sleepers", "_wakers")
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()  # entered directly on hot paths (cheaper than the Condition)
+        self._cond = threading.Condition(self._lock)
         self._wakers: list[Waker] = []
+        self._sleepers = 0  # threads blocked in _sleep(); notify only when there are some
+
+    def _sleep(self, timeout: float | None) -> None:
+        """Call with the lock held: wait for the next _wake()."""
+        self._sleepers += 1
+        try:
+            self._cond.wait(timeout)
+        finally:
+            self._sleepers -= 1
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float | None = None) -> bool:
+        """Block until ``predicate()`` (checked under the lock) holds; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while not predicate():
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._sleep(remaining)
+        return True
 
     def _wake(self) -> None:
         """Call with the lock held."""
-        self._cond.notify_all()
+        if self._sleepers:
+            self._cond.notify_all()
         if self._wakers:
             wakers, self._wakers = self._wakers, []
             for waker in wakers:
@@ -128,8 +150,8 @@ class TurnLog(_Waitable):
         return self.completed or self.error is not None
 
     def append(self, event: Notification, *, cap: int | None = None) -> None:
-        """Reader thread."""
-        with self._cond:
+        """Reader thread. The hottest function: keep it lean."""
+        with self._lock:
             if cap is not None and len(self.events) >= cap:
                 self.dropped += 1
                 return
@@ -137,9 +159,14 @@ class TurnLog(_Waitable):
             if event.method == "turn/completed":
                 self.completed = True
                 self.completed_at = time.monotonic()
-            self._wake()
         if self.completed and self.pending_requests:
             self._settle_requests()
+
+    def wake(self) -> None:
+        """Wake this log's consumers (the reader calls it once per chunk it read)."""
+        with self._lock:
+            if self._sleepers or self._wakers:
+                self._wake()
 
     def fail(self, error: TransportClosedError) -> None:
         with self._cond:
@@ -159,14 +186,7 @@ class TurnLog(_Waitable):
 
         Returns False on timeout.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while len(self.events) <= position and not self.finished:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-        return True
+        return self.wait_until(lambda: len(self.events) > position or self.finished, timeout)
 
     def cursor(self) -> TurnCursor:
         return TurnCursor(self)
@@ -277,7 +297,7 @@ class Channel(_Waitable):
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return None
-                self._cond.wait(remaining)
+                self._sleep(remaining)
             return self._items.popleft()
 
     def get_nowait(self) -> Notification | None:
@@ -306,6 +326,7 @@ class Router:
         self.channel = Channel(channel_size)
         self.error: TransportClosedError | None = None
         self._server_requests: dict[Any, ServerRequest] = {}
+        self._dirty: set[TurnLog] = set()  # logs appended to since the last wake (reader only)
         self.malformed = 0
         self._lines = 0
 
@@ -361,10 +382,10 @@ class Router:
             if turn_log.finished:
                 self._release(turn_log)
         with turn_log._cond:
-            turn_log.claimed = True
             if handler is not None:
                 turn_log.handler = handler
-            turn_log._cond.notify_all()  # a request handler may be waiting for the claim
+            turn_log.claimed = True
+            turn_log._wake()  # a request handler may be waiting for the claim
         return turn_log
 
     def live_turns(self) -> int:
@@ -413,6 +434,26 @@ class Router:
     # -- the reader thread ------------------------------------------------------------
 
     def feed(self, line: bytes) -> None:
+        """Route one line and wake its consumers at once."""
+        self.feed_batch((line,))
+
+    def feed_batch(self, lines: Iterable[bytes]) -> None:
+        """Reader thread: route every line of one read, then wake each touched turn once.
+
+        Waking per chunk rather than per line keeps a fast stream from paying a
+        thread or event-loop handoff for every delta; a slow stream still wakes
+        at once, since then each read returns a single line.
+        """
+        dirty = self._dirty
+        for line in lines:
+            try:
+                self._route(line)
+            except Exception:  # a routing bug must not kill the only reader
+                log.exception("codex_notebook: error while routing a server message")
+        while dirty:
+            dirty.pop().wake()
+
+    def _route(self, line: bytes) -> None:
         """Reader thread: parse one line and route it. Never raises for bad input."""
         try:
             message = orjson.loads(line)
@@ -447,13 +488,15 @@ class Router:
                     moot.settle()
             self.channel.put(event)
             return
-        with self._lock:
-            turn_log = self._turn_log(turn_id, thread_id)
-            unclaimed = not turn_log.claimed
-            self._lines += 1
-            if self._lines % 1024 == 0 and self._unclaimed:
-                self._expire_unclaimed()
-        turn_log.append(event, cap=MAX_UNCLAIMED_EVENTS if unclaimed else None)
+        turn_log = self._turns.get(turn_id)  # the common case needs no router lock
+        if turn_log is None or not turn_log.claimed:
+            with self._lock:
+                turn_log = self._turn_log(turn_id, thread_id)
+                self._lines += 1
+                if self._lines % 1024 == 0:
+                    self._expire_unclaimed()
+        turn_log.append(event, cap=None if turn_log.claimed else MAX_UNCLAIMED_EVENTS)
+        self._dirty.add(turn_log)
         if turn_log.completed and turn_log.claimed:
             with self._lock:
                 self._release(turn_log)
@@ -490,6 +533,7 @@ class Router:
                 turn_log = self._turn_log(turn_id, thread_id)
             turn_log.pending_requests.append(request)
             turn_log.append(request)
+            self._dirty.add(turn_log)
         else:
             self.channel.put(request)
         threading.Thread(
@@ -509,11 +553,9 @@ class Router:
         """Worker thread: find the handler for this request and send its answer."""
         handler = self._default_handler
         if turn_log is not None:
-            with turn_log._cond:  # the turn/start response (and the claim) may still be coming
-                turn_log._cond.wait_for(
-                    lambda: turn_log.claimed or turn_log.finished, timeout=CLAIM_WAIT_S
-                )
-                handler = turn_log.handler or handler
+            # the turn/start response (and so the claim) may still be on its way
+            turn_log.wait_until(lambda: turn_log.claimed or turn_log.finished, CLAIM_WAIT_S)
+            handler = turn_log.handler or handler
         try:
             try:
                 result = handler(request)

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,7 +37,9 @@ _STDERR_LINE_MAX = 2000
 class LineSink(Protocol):
     """Receives what the transport reads. Both methods run on the reader thread."""
 
-    def feed(self, line: bytes) -> None: ...
+    def feed_batch(self, lines: Iterable[bytes]) -> None:
+        """The complete lines of one read, without their newlines."""
+
 
     def closed(self, error: TransportClosedError) -> None: ...
 
@@ -192,11 +194,11 @@ class SubprocessTransport:
         assert proc is not None and proc.stdout is not None
         reason = "the codex app-server closed its output"
         try:
-            for line in proc.stdout:
+            for lines in _read_lines(proc.stdout.fileno()):
                 try:
-                    sink.feed(line)
+                    sink.feed_batch(lines)
                 except Exception:  # a routing bug must not kill the only reader
-                    log.exception("codex_notebook: error while routing a server message")
+                    log.exception("codex_notebook: error while routing server messages")
         except (OSError, ValueError) as exc:
             reason = f"reading from the codex app-server failed: {exc}"
         returncode = self._wait_exit()
@@ -247,6 +249,32 @@ class SubprocessTransport:
             with contextlib.suppress(OSError, ValueError):
                 if stream is not None:
                     stream.close()
+
+
+READ_SIZE = 1 << 16
+
+
+def _read_lines(fd: int) -> Iterator[list[bytes]]:
+    """Yield the complete lines of each read (a partial line waits for the next read).
+
+    Reading 64 KiB at a time with ``os.read`` returns whatever is available:
+    a burst arrives as one big batch, a trickle as single lines.  Lines of any
+    length are reassembled.
+    """
+    partial: list[bytes] = []
+    while data := os.read(fd, READ_SIZE):
+        lines = data.split(b"\n")
+        tail = lines.pop()  # after the last newline: b"" or an unfinished line
+        if lines:
+            if partial:
+                partial.append(lines[0])
+                lines[0] = b"".join(partial)
+                partial = []
+            yield lines
+        if tail:
+            partial.append(tail)
+    if partial:
+        yield [b"".join(partial)]
 
 
 def _wait(proc: subprocess.Popen[bytes], timeout: float) -> bool:

@@ -311,25 +311,44 @@ SCHEMAS: list[dict[str, Any]] = [
     {"const": {"fixed": [1, 2]}},
     {"type": "array", "items": {"type": "integer"}, "minItems": 3, "uniqueItems": False},
     {"type": "array", "prefixItems": [{"type": "string"}, {"type": "number"}], "items": False},
-    {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/point"}], "$defs": {"point": {
+    {
+        "anyOf": [{"type": "null"}, {"$ref": "#/$defs/point"}],
+        "$defs": {
+            "point": {
+                "type": "object",
+                "properties": {"x": {"type": "number"}, "y": {"type": "number"}},
+                "required": ["x", "y"],
+                "additionalProperties": False,
+            }
+        },
+    },
+    {
+        "allOf": [
+            {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]},
+            {"properties": {"b": {"type": "integer", "minimum": 2}}, "required": ["b"]},
+        ]
+    },
+    {
         "type": "object",
-        "properties": {"x": {"type": "number"}, "y": {"type": "number"}},
-        "required": ["x", "y"],
-        "additionalProperties": False,
-    }}},
-    {"allOf": [
-        {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]},
-        {"properties": {"b": {"type": "integer", "minimum": 2}}, "required": ["b"]},
-    ]},
-    {"type": "object", "properties": {"when": {"type": "string", "format": "date-time"},
-                                      "id": {"type": "string", "format": "uuid"}}},
+        "properties": {
+            "when": {"type": "string", "format": "date-time"},
+            "id": {"type": "string", "format": "uuid"},
+        },
+    },
     {"type": "object", "required": ["extra"], "additionalProperties": {"type": "integer"}},
-    {"$ref": "#/definitions/node", "definitions": {"node": {
-        "type": "object",
-        "properties": {"name": {"type": "string"},
-                       "children": {"type": "array", "items": {"$ref": "#/definitions/node"}}},
-        "required": ["name", "children"],
-    }}},
+    {
+        "$ref": "#/definitions/node",
+        "definitions": {
+            "node": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "children": {"type": "array", "items": {"$ref": "#/definitions/node"}},
+                },
+                "required": ["name", "children"],
+            }
+        },
+    },
 ]
 
 
@@ -552,7 +571,9 @@ def server() -> Iterator[DemoModelServer]:
 def _post(server: DemoModelServer, body: dict[str, Any]) -> tuple[int, str, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
-        conn.request("POST", "/v1/responses", json.dumps(body), {"Content-Type": "application/json"})
+        conn.request(
+            "POST", "/v1/responses", json.dumps(body), {"Content-Type": "application/json"}
+        )
         resp = conn.getresponse()
         return resp.status, resp.getheader("Content-Type") or "", resp.read()
     finally:
@@ -676,7 +697,7 @@ def test_client_disconnect_mid_stream_is_quiet(
     sock = _open_stream(server, "DELTAS:50 DELAY_MS:5")
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     sock.close()  # RST: the server's next write fails
-    status, _, payload = _post(server, _body(_user("DELTAS:2")))  # still serving
+    _, _, payload = _post(server, _body(_user("DELTAS:2")))  # still serving
     assert _deltas(_sse(payload)) == ["chunk0", " chunk1"]
     server.stop()
     captured = capfd.readouterr()

@@ -221,8 +221,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._stream(reply, input_tokens=len(raw) // 4)
 
     def _record(self, body: dict[str, Any]) -> None:
-        meta = self.headers.get("x-codex-turn-metadata")
-        entry = {"path": self.path, "body": body, "turn_metadata": meta}
+        entry = {"path": self.path, "headers": dict(self.headers.items()), "body": body}
         with self.server.lock:
             self.server.recent.append(entry)
 
@@ -406,8 +405,8 @@ class DemoModelServer:
     def recent_requests(self) -> list[dict[str, Any]]:
         """The last few request bodies received (newest last), for debugging and tests.
 
-        Each entry has ``path``, ``body`` (the decoded JSON) and ``turn_metadata`` (the raw
-        ``x-codex-turn-metadata`` header or None). Bounded to the last 16 requests.
+        Each entry has ``path``, ``headers`` (e.g. ``x-codex-turn-metadata``, JSON with the turn
+        and thread ids) and ``body`` (the decoded JSON). Bounded to the last 16 requests.
         """
         if self._httpd is None:
             return []
