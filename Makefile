@@ -23,7 +23,7 @@ $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
 	touch $@
 
 demo: $(VENV)/.installed-demo
-	$(BIN)/python -m codex_notebook.demo.launch
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 notebooks/quickstart.ipynb
 
 test: $(VENV)/.installed-test lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

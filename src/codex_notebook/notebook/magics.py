@@ -128,7 +128,7 @@ class CodexMagics(Magics):
         contains braces).
         """
         try:
-            formatted: str = DollarFormatter().vformat(cell, (), _Namespace(self.shell.user_ns))
+            formatted: str = DollarFormatter().vformat(cell, (), self.shell.user_ns)
         except Exception:
             return cell
         return formatted
@@ -268,20 +268,6 @@ class CodexMagics(Magics):
             if tail:
                 entries.append("app-server stderr (last lines):\n" + tail)
         print("\n".join(entries) if entries else "(nothing logged yet)")
-
-
-class _Namespace(dict[str, Any]):
-    """Formatter mapping over the user namespace that also evaluates ``{expr}``."""
-
-    def __init__(self, ns: dict[str, Any]) -> None:
-        super().__init__()
-        self.ns = ns
-
-    def __getitem__(self, key: str) -> Any:
-        return eval(key, self.ns)  # noqa: S307 - same semantics as IPython's $/{} expansion
-
-    def __contains__(self, key: object) -> bool:
-        return True
 
 
 def _usage() -> str:

@@ -100,6 +100,7 @@ class NotebookTurn:
         self._result: TurnResult[Any] | None = None
         self._stop = threading.Event()
         self._done = threading.Event()
+        self._pending: dict[Any, ServerRequest] = {}
         self.display: Any = None
         self.view = TurnView(
             thread_name=options.thread,
@@ -176,6 +177,7 @@ class NotebookTurn:
     def _status(self, state: str, detail: str = "") -> None:
         self.state = state
         self.view.set_status(state, detail)
+        self.session._notify()
 
     def _drive(self) -> None:
         """Driver thread: queue, start, stream into the widget, finish. Never raises."""
@@ -295,11 +297,32 @@ class NotebookTurn:
         """Router worker thread: wait for the person's decision in the widget."""
         if request.method not in APPROVAL_METHODS or self.options.approval != "ask":
             return None  # the safe refusal
+        self._pending[request.id] = request
         self._status("waiting for approval", "waiting for you: see the buttons below")
         request.wait_settled()  # a click, the turn ending, or the server withdrawing it
-        if not self.done() and self.state == "waiting for approval":
+        self._pending.pop(request.id, None)
+        if not self.done() and self.state == "waiting for approval" and not self._pending:
             self._status("running")
         return None
+
+    @property
+    def pending_approvals(self) -> list[ServerRequest]:
+        """Approval requests waiting for a decision, oldest first."""
+        return list(self._pending.values())
+
+    def decide(self, decision: str, request_id: Any = None) -> None:
+        """Answer a pending approval from code, as its button would.
+
+        ``decision``: accept, acceptForSession, decline or cancel.  Without
+        ``request_id`` the oldest pending approval is answered.
+        """
+        pending = dict(self._pending)
+        if not pending:
+            raise ValueError(f"turn [{self.number}] has no pending approval")
+        key = next(iter(pending)) if request_id is None else request_id
+        if key not in pending:
+            raise ValueError(f"no pending approval with id {request_id!r}")
+        self._decide(pending[key], decision)
 
     def _decide(self, request: ServerRequest, decision: str) -> None:
         """A button was clicked (kernel shell thread)."""

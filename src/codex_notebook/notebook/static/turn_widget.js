@@ -1,0 +1,650 @@
+// codex-notebook: the view of one turn (anywidget ESM).
+//
+// Durable state comes from two traits, `header` and `blocks`.  Changes arrive
+// as custom messages: {type: "append", block, offset, text} and {type: "reset",
+// block, text, base, hidden_lines} for streamed text; {type: "upsert", block,
+// index} / {type: "remove", block} for blocks; {type: "snapshot", blocks} in
+// answer to our {type: "sync"} (sent when rendered mid-turn or on a gap).  Text from the model or a
+// command is only ever inserted with textContent / Text nodes; innerHTML is
+// used only for `html` fields, which Python sanitized (markdown-it + nh3).
+
+const TERMINAL = new Set(["completed", "interrupted", "failed", "error"]);
+const BUTTONS = {
+  accept: ["Approve", "Run it once"],
+  acceptForSession: ["Approve for session", "Run it, and do not ask again for similar actions in this session"],
+  decline: ["Decline", "Do not run it; codex continues without it"],
+  cancel: ["Cancel turn", "Do not run it, and stop this turn"],
+};
+const DECIDED = {
+  accept: "Approved",
+  acceptForSession: "Approved for this session",
+  decline: "Declined",
+  cancel: "Cancelled — the turn stops",
+};
+const COMMAND_ICONS = { completed: "✓", failed: "✗", declined: "⊘", incomplete: "–" };
+const STEP_ICONS = { completed: "✓", inProgress: "▸", pending: "○" };
+const VIEW_CAP = 64 * 1024; // characters of command output a view keeps
+
+// Small stroke icons (16×16, currentColor): fonts differ, emoji may be missing.
+const ICON_PATHS = {
+  think: "M8 1.8l1.4 4.8 4.8 1.4-4.8 1.4L8 14.2l-1.4-4.8L1.8 8l4.8-1.4z",
+  edit: "M10.8 2.7l2.5 2.5-7.6 7.6-3.2.7.7-3.2zM9.3 4.2l2.5 2.5",
+  search: "M7 2.5a4.5 4.5 0 1 0 0 9 4.5 4.5 0 1 0 0-9zM10.3 10.3L14 14",
+  globe: "M8 1.7a6.3 6.3 0 1 0 0 12.6A6.3 6.3 0 1 0 8 1.7zM1.7 8h12.6M8 1.7c2.2 2.2 2.2 10.4 0 12.6M8 1.7c-2.2 2.2-2.2 10.4 0 12.6",
+  tool: "M10.2 2.2a3.2 3.2 0 0 0-3 4.3L2.3 11.4l2.3 2.3 4.9-4.9a3.2 3.2 0 0 0 4.3-3l-2 2-1.9-.4-.4-1.9z",
+  diff: "M5 2.5v7M1.5 6h7M9.5 12.5h5",
+  info: "M8 1.7a6.3 6.3 0 1 0 0 12.6A6.3 6.3 0 1 0 8 1.7zM8 7.2v4.3M8 4.6v.4",
+  retry: "M13.5 8a5.5 5.5 0 1 1-1.6-3.9M13.5 2.5v3h-3",
+  image: "M2 3h12v10H2zM2 11l3.5-3.5 3 3 2-2L14 12M10.5 5.5v.5",
+  agent: "M5.5 4a2 2 0 1 0 0 4 2 2 0 1 0 0-4zM10.5 4a2 2 0 1 0 0 4 2 2 0 1 0 0-4zM2 13c.5-2.5 6.5-2.5 7 0M7 13c.5-2.5 6.5-2.5 7 0",
+  review: "M8 2v12M3 4.5h10M3 4.5l-1.5 4h3zM13 4.5l-1.5 4h3zM5.5 14h5",
+  dot: "M8 6.5a1.5 1.5 0 1 0 0 3 1.5 1.5 0 1 0 0-3z",
+  warn: "M8 2L14.8 13.8H1.2zM8 6.3v3.8M8 11.6v.4",
+};
+const EMOJI_ICONS = {
+  "🔎": "search", "🌐": "globe", "🔧": "tool", "🤝": "agent", "🖼": "image", "⚖": "review",
+  "⇲": "info", "⏸": "info", "↪": "info", "·": "dot", "•": "dot", "?": "info",
+};
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function icon(name, cls) {
+  const wrap = document.createElement("span");
+  wrap.className = `cxn-icon${cls ? ` ${cls}` : ""}`;
+  const path = ICON_PATHS[name];
+  if (!path) {
+    wrap.textContent = name;
+    return wrap;
+  }
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("aria-hidden", "true");
+  const el = document.createElementNS(SVG_NS, "path");
+  el.setAttribute("d", path);
+  svg.appendChild(el);
+  wrap.appendChild(svg);
+  return wrap;
+}
+
+function h(tag, cls, text) {
+  const el = document.createElement(tag);
+  if (cls) el.className = cls;
+  if (text !== undefined && text !== null && text !== "") el.textContent = String(text);
+  return el;
+}
+
+function fmtDuration(ms) {
+  if (ms === null || ms === undefined || ms < 0) return "";
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = ms / 1000;
+  if (s < 10) return `${s.toFixed(1)} s`;
+  if (s < 60) return `${Math.round(s)} s`;
+  const m = Math.floor(s / 60);
+  const rest = Math.floor(s % 60);
+  if (m < 60) return `${m} min ${String(rest).padStart(2, "0")} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+function fmtElapsed(ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}:${String(s % 60).padStart(2, "0")}`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+function fmtTokens(n) {
+  if (!n) return "";
+  if (n < 1000) return `${n} tokens`;
+  if (n < 1e6) return `${(n / 1000).toFixed(n < 10000 ? 1 : 0)}k tokens`;
+  return `${(n / 1e6).toFixed(1)}M tokens`;
+}
+
+// `a` `b` in hints → <code> (built with text nodes, never innerHTML)
+function inlineCode(parent, text) {
+  String(text || "").split("`").forEach((part, i) => {
+    if (!part) return;
+    parent.appendChild(i % 2 ? h("code", "", part) : document.createTextNode(part));
+  });
+  return parent;
+}
+
+function countNewlines(s) {
+  let n = 0;
+  for (let i = s.indexOf("\n"); i !== -1; i = s.indexOf("\n", i + 1)) n++;
+  return n;
+}
+
+function diffLines(text) {
+  const pre = h("pre", "cxn-diff");
+  const frag = document.createDocumentFragment();
+  for (const line of String(text || "").split("\n")) {
+    let cls = "";
+    if (line.startsWith("+") && !line.startsWith("+++")) cls = "cxn-add";
+    else if (line.startsWith("-") && !line.startsWith("---")) cls = "cxn-del";
+    else if (line.startsWith("@@")) cls = "cxn-hunk";
+    else if (/^(diff |index |\+\+\+|---)/.test(line)) cls = "cxn-meta";
+    frag.appendChild(h("span", cls, line || " "));
+  }
+  pre.appendChild(frag);
+  return pre;
+}
+
+function counts(added, removed) {
+  const span = h("span", "cxn-counts");
+  span.appendChild(h("span", "cxn-plus", `+${added || 0}`));
+  span.appendChild(h("span", "cxn-minus", `−${removed || 0}`));
+  return span;
+}
+
+function hiddenNote(n) {
+  const el = h("div", "cxn-hidden");
+  if (n) el.textContent = `… ${n.toLocaleString()} earlier lines hidden`;
+  else el.hidden = true;
+  return el;
+}
+
+function lastTitle(text) {
+  const re = /\*\*([^*\n]{1,120})\*\*/g;
+  let m;
+  let title = "";
+  while ((m = re.exec(text)) !== null) title = m[1].trim();
+  return title;
+}
+
+// The part of a block that is not streamed text: when it changes, rebuild.
+function signature(b) {
+  if (b.final) return JSON.stringify(b);
+  const { text, base, hidden_lines, title, ...rest } = b;
+  return JSON.stringify(rest);
+}
+
+function render({ model, el }) {
+  const root = h("div", "cxn");
+  const head = h("div", "cxn-head");
+  const dot = h("span", "cxn-dot");
+  const brand = h("span", "cxn-brand", "codex");
+  const thread = h("span", "cxn-thread");
+  const status = h("span", "cxn-status");
+  const detail = h("span", "cxn-detail");
+  const grow = h("span", "cxn-grow");
+  const badge = h("span", "cxn-badge", "demo model");
+  badge.title = "A built-in scripted model: no account, no network";
+  const modelName = h("span", "cxn-meta-item");
+  const tokens = h("span", "cxn-meta-item");
+  const elapsed = h("span", "cxn-meta-item cxn-elapsed");
+  const stop = h("button", "cxn-stop", "Stop");
+  stop.type = "button";
+  stop.title = "Interrupt this turn";
+  head.append(dot, brand, thread, status, detail, grow, badge, modelName, tokens, elapsed, stop);
+  const banner = h("div", "cxn-banner");
+  const waiting = h("div", "cxn-waiting");
+  const body = h("div", "cxn-body");
+  const placeholder = h("div", "cxn-placeholder");
+  root.append(head, banner, waiting, body);
+  el.appendChild(root);
+
+  const views = new Map(); // block id -> {el, sig, stream?}
+  let order = []; // block ids in display order
+  const toggled = new Map(); // block id (or id/path) -> open, when the reader toggled it
+  const clicked = new Map(); // request id -> decision clicked, until the state says so
+  let clockOffset = 0; // kernel clock - browser clock (ms)
+  let syncTimer = null;
+  let stopTimer = null;
+
+  function requestSync() {
+    if (syncTimer !== null) return;
+    model.send({ type: "sync" });
+    syncTimer = setTimeout(() => { syncTimer = null; }, 2000);
+  }
+
+  function rememberToggle(details, key) {
+    details.addEventListener("toggle", () => toggled.set(key, details.open));
+  }
+  function initialOpen(key, dflt) {
+    return toggled.has(key) ? toggled.get(key) : dflt;
+  }
+
+  // --- streamed text ---------------------------------------------------------------
+
+  function makeStream(container, text, base, hidden, capped, onText) {
+    const node = document.createTextNode(text || "");
+    container.appendChild(node);
+    return { node, base: base || 0, hidden: hidden || 0, capped, onText, hiddenEl: null, scroller: null };
+  }
+
+  function streamLength(s) {
+    return s.base + s.node.length;
+  }
+
+  function afterText(s) {
+    if (s.capped && s.node.length > VIEW_CAP * 1.5) {
+      const data = s.node.data;
+      let cut = data.indexOf("\n", data.length - VIEW_CAP);
+      cut = cut === -1 ? data.length - VIEW_CAP : cut + 1;
+      s.hidden += countNewlines(data.slice(0, cut));
+      s.base += cut;
+      s.node.deleteData(0, cut);
+    }
+    if (s.hiddenEl) {
+      s.hiddenEl.hidden = !s.hidden;
+      s.hiddenEl.textContent = s.hidden ? `… ${s.hidden.toLocaleString()} earlier lines hidden` : "";
+    }
+    if (s.onText) s.onText(s.node.data);
+  }
+
+  function appendText(s, text) {
+    const sc = s.scroller;
+    const atBottom = sc && sc.scrollHeight - sc.scrollTop - sc.clientHeight < 24;
+    s.node.appendData(text);
+    afterText(s);
+    if (atBottom) sc.scrollTop = sc.scrollHeight;
+  }
+
+  function resetText(s, text, base, hidden) {
+    s.node.data = text || "";
+    s.base = base || 0;
+    s.hidden = hidden || 0;
+    afterText(s);
+    if (s.scroller) s.scroller.scrollTop = s.scroller.scrollHeight;
+  }
+
+  function onCustom(msg) {
+    if (!msg || typeof msg !== "object") return;
+    if (msg.type === "upsert") {
+      upsertView(msg.block);
+      placeAt(msg.block.id, msg.index);
+      renderPlaceholder();
+      return;
+    }
+    if (msg.type === "remove") {
+      removeView(msg.block);
+      renderPlaceholder();
+      return;
+    }
+    if (msg.type === "snapshot") {
+      if (syncTimer !== null) { clearTimeout(syncTimer); syncTimer = null; }
+      applyBlocks(msg.blocks || []);
+      return;
+    }
+    const v = views.get(msg.block);
+    if (!v || !v.stream) {
+      if (!views.has(msg.block)) requestSync(); // a block we never heard of
+      return;
+    }
+    const s = v.stream;
+    if (msg.type === "append") {
+      const length = streamLength(s);
+      if (msg.offset > length) { requestSync(); return; } // we missed some: ask for all
+      const skip = length - msg.offset;
+      if (skip >= msg.text.length) return;
+      appendText(s, skip > 0 ? msg.text.slice(skip) : msg.text);
+    } else if (msg.type === "reset") {
+      resetText(s, msg.text, msg.base, msg.hidden_lines);
+    }
+  }
+
+  // --- blocks ----------------------------------------------------------------------
+
+  function buildMessage(b) {
+    const wrap = h("div", `cxn-block cxn-message cxn-role-${b.role || "answer"}`);
+    if (b.role === "plan") wrap.appendChild(h("div", "cxn-label", "Proposed plan"));
+    const md = h("div", "cxn-md");
+    wrap.appendChild(md);
+    if (b.final) {
+      md.innerHTML = b.html || ""; // sanitized in Python
+      return { el: wrap };
+    }
+    md.classList.add("cxn-streaming");
+    return { el: wrap, stream: makeStream(md, b.text, 0, 0, false) };
+  }
+
+  function buildReasoning(b) {
+    const details = h("details", "cxn-block cxn-reasoning");
+    details.open = initialOpen(b.id, false);
+    rememberToggle(details, b.id);
+    const summary = h("summary", "cxn-summary");
+    const title = h("span", "cxn-reasoning-title", b.title || (b.final ? "Reasoning" : "Thinking…"));
+    summary.append(icon("think"), title);
+    if (!b.final) summary.appendChild(h("span", "cxn-spinner"));
+    const md = h("div", "cxn-md cxn-reasoning-body");
+    details.append(summary, md);
+    if (b.final) {
+      md.innerHTML = b.html || "";
+      return { el: details };
+    }
+    md.classList.add("cxn-streaming");
+    const onText = (text) => { title.textContent = lastTitle(text) || "Thinking…"; };
+    return { el: details, stream: makeStream(md, b.text, 0, 0, false, onText) };
+  }
+
+  function buildCommand(b) {
+    const failed = b.status === "failed" || b.status === "declined" || (b.exit_code ?? 0) !== 0;
+    const details = h("details", `cxn-block cxn-command cxn-st-${b.status}${failed ? " cxn-failed" : ""}`);
+    details.open = initialOpen(b.id, !b.final || failed);
+    rememberToggle(details, b.id);
+    const summary = h("summary", "cxn-summary");
+    const statusIcon = b.final ? h("span", "cxn-icon", COMMAND_ICONS[b.status] || "•") : h("span", "cxn-spinner");
+    const cmd = h("code", "cxn-cmd", b.command);
+    if (b.full_command && b.full_command !== b.command) cmd.title = b.full_command;
+    const meta = [];
+    if (b.exit_code !== null && b.exit_code !== undefined) meta.push(`exit ${b.exit_code}`);
+    else if (b.final && b.status !== "completed") meta.push(b.status);
+    if (b.duration_ms !== null && b.duration_ms !== undefined) meta.push(fmtDuration(b.duration_ms));
+    summary.append(statusIcon, h("span", "cxn-prompt", "$"), cmd, h("span", "cxn-cmd-meta", meta.join(" · ")));
+    details.appendChild(summary);
+    const bodyEl = h("div", "cxn-command-body");
+    if (b.cwd) bodyEl.appendChild(h("div", "cxn-cwd", `in ${b.cwd}`));
+    const hidden = hiddenNote(b.hidden_lines);
+    const pre = h("pre", "cxn-output");
+    bodyEl.append(hidden, pre);
+    if (b.final && !b.text) {
+      bodyEl.appendChild(h("div", "cxn-note", b.status === "declined" ? "(not run)" : "(no output)"));
+    }
+    details.appendChild(bodyEl);
+    const stream = makeStream(pre, b.text, b.base, b.hidden_lines, true);
+    stream.hiddenEl = hidden;
+    stream.scroller = pre;
+    requestAnimationFrame(() => { pre.scrollTop = pre.scrollHeight; });
+    return { el: details, stream: b.final ? undefined : stream };
+  }
+
+  function fileRow(f, key, open) {
+    const details = h("details", "cxn-file");
+    details.open = initialOpen(key, open);
+    rememberToggle(details, key);
+    const summary = h("summary", "cxn-summary");
+    const verb = { add: "Added", delete: "Deleted" }[f.kind] || "Edited";
+    summary.append(icon("edit"), h("span", "cxn-verb", verb));
+    summary.appendChild(h("code", "cxn-path", f.move_path ? `${f.path} → ${f.move_path}` : f.path));
+    summary.appendChild(counts(f.added, f.removed));
+    details.append(summary, hiddenNote(f.hidden_lines), diffLines(f.diff));
+    return details;
+  }
+
+  function buildFileChange(b) {
+    const wrap = h("div", `cxn-block cxn-file-change cxn-st-${b.status}`);
+    for (const f of b.files || []) wrap.appendChild(fileRow(f, `${b.id}/${f.path}`, false));
+    if (b.status === "declined" || b.status === "failed") wrap.appendChild(h("div", "cxn-note", `changes ${b.status}`));
+    const pre = h("pre", "cxn-output");
+    wrap.appendChild(pre);
+    const stream = makeStream(pre, b.text, b.base, b.hidden_lines, true);
+    return { el: wrap, stream: b.final ? undefined : stream };
+  }
+
+  function buildDiff(b) {
+    const details = h("details", "cxn-block cxn-turn-diff");
+    details.open = initialOpen(b.id, false);
+    rememberToggle(details, b.id);
+    const summary = h("summary", "cxn-summary");
+    const n = (b.files || []).length;
+    summary.append(icon("diff"), h("span", "", `Changes in this turn · ${n} file${n === 1 ? "" : "s"}`), counts(b.added, b.removed));
+    const list = h("div", "cxn-file-list");
+    for (const f of b.files || []) {
+      const row = h("div", "cxn-file-list-row");
+      row.append(h("code", "cxn-path", f.path), counts(f.added, f.removed));
+      list.appendChild(row);
+    }
+    details.append(summary, list, hiddenNote(b.hidden_lines), diffLines(b.diff));
+    return { el: details };
+  }
+
+  function buildPlan(b) {
+    const wrap = h("div", "cxn-block cxn-plan");
+    wrap.appendChild(h("div", "cxn-label", "Plan"));
+    if (b.explanation) wrap.appendChild(h("div", "cxn-plan-explanation", b.explanation));
+    const list = h("ul", "cxn-steps");
+    for (const s of b.steps || []) {
+      const li = h("li", `cxn-step cxn-step-${s.status}`);
+      li.append(h("span", "cxn-step-icon", STEP_ICONS[s.status] || "○"), h("span", "", s.step));
+      list.appendChild(li);
+    }
+    wrap.appendChild(list);
+    return { el: wrap };
+  }
+
+  function buildApproval(b) {
+    const wrap = h("div", `cxn-block cxn-approval cxn-ap-${b.state}`);
+    const title = h("div", "cxn-approval-title");
+    title.append(icon("warn"), h("span", "", b.title || "Allow this?"));
+    if (b.state === "pending") title.appendChild(h("span", "cxn-you", "waiting for you"));
+    wrap.appendChild(title);
+    if (b.command) {
+      const pre = h("pre", "cxn-approval-cmd");
+      pre.append(h("span", "cxn-prompt", "$ "), document.createTextNode(b.command));
+      wrap.appendChild(pre);
+    }
+    if (b.details) wrap.appendChild(h("pre", "cxn-approval-details", b.details));
+    const facts = h("div", "cxn-approval-facts");
+    if (b.reason) facts.appendChild(h("span", "cxn-reason", b.reason));
+    if (b.cwd) facts.appendChild(h("span", "cxn-cwd", `in ${b.cwd}`));
+    if (facts.childNodes.length) wrap.appendChild(facts);
+    if (b.state === "pending") {
+      const actions = h("div", "cxn-actions");
+      const note = h("span", "cxn-actions-note");
+      const chosen = clicked.get(String(b.request));
+      for (const decision of b.decisions || []) {
+        const [label, tip] = BUTTONS[decision] || [decision, ""];
+        const btn = h("button", `cxn-btn cxn-btn-${decision}`, label);
+        btn.type = "button";
+        btn.title = tip;
+        if (chosen) {
+          btn.disabled = true;
+          if (chosen === decision) btn.classList.add("cxn-chosen");
+        }
+        btn.addEventListener("click", () => {
+          clicked.set(String(b.request), decision);
+          for (const other of actions.querySelectorAll("button")) other.disabled = true;
+          btn.classList.add("cxn-chosen");
+          note.textContent = "sent — waiting for the kernel…";
+          model.send({ type: "decision", request: b.request, decision });
+        });
+        actions.appendChild(btn);
+      }
+      if (chosen) note.textContent = "sent — waiting for the kernel…";
+      actions.appendChild(note);
+      wrap.appendChild(actions);
+    } else {
+      const outcome = {
+        decided: DECIDED[b.decision] || b.decision || "answered",
+        resolved: "Answered elsewhere",
+        expired: "Not answered — the turn ended",
+      }[b.state] || b.state;
+      const good = b.state === "decided" && (b.decision === "accept" || b.decision === "acceptForSession");
+      wrap.appendChild(h("div", `cxn-outcome${good ? " cxn-good" : ""}`, `${good ? "✓" : "✗"} ${outcome}`));
+    }
+    return { el: wrap };
+  }
+
+  function buildError(b) {
+    const wrap = h("div", "cxn-block cxn-error");
+    const title = h("div", "cxn-error-title");
+    title.append(h("span", "cxn-icon", "✗"), h("span", "", b.message || "error"));
+    wrap.appendChild(title);
+    if (b.hint) wrap.appendChild(inlineCode(h("div", "cxn-hint"), b.hint));
+    return { el: wrap };
+  }
+
+  function buildNotice(b) {
+    const wrap = h("div", `cxn-block cxn-notice cxn-tone-${b.tone || "info"}`);
+    wrap.append(icon(b.tone === "warn" ? "retry" : "info"), h("span", "", b.text));
+    return { el: wrap };
+  }
+
+  function buildLine(b) {
+    const wrap = h("div", "cxn-block cxn-line");
+    wrap.append(icon(EMOJI_ICONS[b.icon] || "dot"), h("span", "cxn-line-label", b.label));
+    if (b.text) wrap.appendChild(h("code", "cxn-line-text", b.text));
+    if (b.status && b.status !== "completed") wrap.appendChild(h("span", "cxn-line-status", b.status));
+    if (b.detail) wrap.appendChild(h("span", "cxn-line-detail", b.detail));
+    return { el: wrap };
+  }
+
+  const BUILDERS = {
+    message: buildMessage,
+    reasoning: buildReasoning,
+    command: buildCommand,
+    file_change: buildFileChange,
+    diff: buildDiff,
+    plan: buildPlan,
+    approval: buildApproval,
+    error: buildError,
+    notice: buildNotice,
+    line: buildLine,
+  };
+
+  function build(b) {
+    const builder = BUILDERS[b.kind];
+    if (builder) return builder(b);
+    return buildLine({ icon: "·", label: "unsupported block", text: b.kind });
+  }
+
+  // Build or update one block's element (not placed).
+  function upsertView(b) {
+    const sig = signature(b);
+    let v = views.get(b.id);
+    if (!v || v.sig !== sig) {
+      const nv = build(b);
+      nv.sig = sig;
+      if (v) {
+        if (v.stream && nv.stream && streamLength(v.stream) > streamLength(nv.stream)) {
+          resetText(nv.stream, v.stream.node.data, v.stream.base, v.stream.hidden);
+        }
+        v.el.replaceWith(nv.el);
+      }
+      views.set(b.id, nv);
+      v = nv;
+    } else if (v.stream && !b.final) {
+      const length = (b.base || 0) + (b.text || "").length;
+      if (length > streamLength(v.stream)) resetText(v.stream, b.text, b.base, b.hidden_lines);
+    }
+    return v;
+  }
+
+  function removeView(id) {
+    const v = views.get(id);
+    if (v) {
+      v.el.remove();
+      views.delete(id);
+    }
+    order = order.filter((x) => x !== id);
+  }
+
+  function placeAt(id, index) {
+    const v = views.get(id);
+    order = order.filter((x) => x !== id);
+    const at = Math.max(0, Math.min(index, order.length));
+    order.splice(at, 0, id);
+    const nextId = order[at + 1];
+    const next = nextId === undefined ? null : views.get(nextId).el;
+    if (v.el.parentNode !== body || v.el.nextSibling !== next) body.insertBefore(v.el, next);
+  }
+
+  // Make the view show exactly `blocks` (a trait value or a snapshot).
+  function applyBlocks(blocks) {
+    const ids = new Set(blocks.map((b) => b.id));
+    for (const id of [...views.keys()]) if (!ids.has(id)) removeView(id);
+    order = [];
+    let prev = null;
+    for (const b of blocks) {
+      const v = upsertView(b);
+      order.push(b.id);
+      const next = prev ? prev.nextSibling : body.firstChild;
+      if (v.el !== next) body.insertBefore(v.el, next);
+      prev = v.el;
+    }
+    renderPlaceholder();
+  }
+
+  // --- header ----------------------------------------------------------------------
+
+  function renderPlaceholder() {
+    const hd = model.get("header") || {};
+    const show = views.size === 0;
+    if (!show) { placeholder.remove(); return; }
+    placeholder.textContent = TERMINAL.has(hd.status)
+      ? "(no output)"
+      : hd.status === "queued" ? "Waiting for the previous turn on this thread…" : "Thinking…";
+    placeholder.classList.toggle("cxn-shimmer", !TERMINAL.has(hd.status));
+    if (!placeholder.parentNode) body.appendChild(placeholder);
+  }
+
+  function tickElapsed() {
+    const hd = model.get("header") || {};
+    if (!hd.started_at) { elapsed.textContent = ""; return; }
+    elapsed.textContent = hd.ended_at
+      ? fmtDuration(hd.ended_at - hd.started_at)
+      : fmtElapsed(Date.now() + clockOffset - hd.started_at);
+  }
+
+  function renderHeader(live) {
+    const hd = model.get("header") || {};
+    if (live && hd.clock) clockOffset = hd.clock - Date.now();
+    const st = hd.status || "starting";
+    root.dataset.status = st;
+    root.className = `cxn cxn-status-${st.replace(/\s+/g, "-")}`;
+    thread.textContent = hd.thread || "main";
+    status.textContent = st === "waiting for approval" ? "waiting for you" : st;
+    detail.textContent = hd.detail || "";
+    badge.hidden = !hd.demo;
+    modelName.textContent = hd.model || "";
+    modelName.hidden = !hd.model;
+    const tk = hd.tokens;
+    tokens.textContent = tk ? fmtTokens(tk.total) : "";
+    tokens.hidden = !tokens.textContent;
+    if (tk) {
+      tokens.title = `input ${tk.input} (cached ${tk.cached}) · output ${tk.output} (reasoning ${tk.reasoning})`;
+    }
+    const ended = TERMINAL.has(st);
+    stop.hidden = ended || !hd.can_stop;
+    if (hd.stopping) {
+      stop.disabled = true;
+      stop.textContent = "Stopping…";
+    } else if (stopTimer === null) {
+      stop.disabled = false;
+      stop.textContent = "Stop";
+    }
+    banner.textContent = hd.notice || "";
+    banner.hidden = !hd.notice;
+    const pending = hd.pending || 0;
+    waiting.hidden = ended || st !== "waiting for approval";
+    waiting.textContent = pending > 1
+      ? `Waiting for you: ${pending} approvals below.`
+      : "Waiting for you: approve or decline below.";
+    tickElapsed();
+    renderPlaceholder();
+  }
+
+  stop.addEventListener("click", () => {
+    stop.disabled = true;
+    stop.textContent = "Stopping…";
+    model.send({ type: "stop" });
+    // let a second click through if nothing happened (a busy kernel answers late)
+    stopTimer = setTimeout(() => {
+      stopTimer = null;
+      renderHeader(false);
+    }, 5000);
+  });
+
+  const onHeader = () => renderHeader(true);
+  const onBlocks = () => applyBlocks(model.get("blocks") || []);
+  model.on("change:header", onHeader);
+  model.on("change:blocks", onBlocks);
+  model.on("msg:custom", onCustom);
+  renderHeader(false);
+  applyBlocks(model.get("blocks") || []);
+  // Messages sent before this view existed are lost: while the turn runs, ask
+  // for everything as it is now (the trait may lag behind the upserts).
+  if (!TERMINAL.has((model.get("header") || {}).status)) requestSync();
+  const timer = setInterval(tickElapsed, 1000);
+
+  return () => {
+    clearInterval(timer);
+    if (syncTimer !== null) clearTimeout(syncTimer);
+    if (stopTimer !== null) clearTimeout(stopTimer);
+    model.off("change:header", onHeader);
+    model.off("change:blocks", onBlocks);
+    model.off("msg:custom", onCustom);
+  };
+}
+
+export default { render };

@@ -1,0 +1,141 @@
+"""%%codex / %codex parsing and session logic on a plain InteractiveShell (no kernel)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+from codex_notebook.notebook import extension
+from codex_notebook.notebook.session import NotebookSession
+
+
+@pytest.fixture
+def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CODEX_NOTEBOOK_BACKEND", "demo")
+    ip = InteractiveShell.instance()
+    ip.extension_manager.load_extension("codex_notebook")
+    try:
+        yield ip
+    finally:
+        ip.extension_manager.unload_extension("codex_notebook")
+        InteractiveShell.clear_instance()
+
+
+def session() -> NotebookSession:
+    current = extension.current_session()
+    assert current is not None
+    return current
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("--sandbox nowhere", "--sandbox 'nowhere' is not a sandbox mode"),
+        ("--approval always", "--approval 'always' is not a mode"),
+        ("--timeout -1", "--timeout must be a positive number"),
+        ("--timeout soon", "invalid float value"),
+        ("-o 1abc", "-o needs a Python variable name"),
+        ("--cwd /no/such/dir", "is not an existing directory"),
+        ("--schema Missing", "no such name in the notebook"),
+        ("--bogus", "unrecognized arguments: --bogus"),
+    ],
+)
+def test_bad_cell_options_name_the_problem_and_start_nothing(
+    shell: InteractiveShell, line: str, problem: str
+) -> None:
+    with pytest.raises(UsageError, match=problem.replace("(", r"\(")):
+        shell.run_cell_magic("codex", line, "say hi")
+    assert list(session().turns) == []
+
+
+def test_bad_option_error_includes_usage(shell: InteractiveShell) -> None:
+    with pytest.raises(UsageError, match=r"Usage: %%codex"):
+        shell.run_cell_magic("codex", "--bogus", "say hi")
+
+
+def test_schema_must_be_a_pydantic_model(shell: InteractiveShell) -> None:
+    shell.user_ns["NotAModel"] = dict
+    with pytest.raises(UsageError, match="not a pydantic model class"):
+        shell.run_cell_magic("codex", "--schema NotAModel", "say hi")
+
+
+def test_empty_cell_is_a_usage_error(shell: InteractiveShell) -> None:
+    with pytest.raises(UsageError, match="empty"):
+        shell.run_cell_magic("codex", "", "   \n")
+
+
+def test_unknown_subcommand_lists_the_valid_ones(shell: InteractiveShell) -> None:
+    with pytest.raises(UsageError, match="status, wait, interrupt"):
+        shell.run_line_magic("codex", "frobnicate")
+
+
+def test_config_rejects_unknown_keys(shell: InteractiveShell) -> None:
+    with pytest.raises(UsageError, match="expected key=value"):
+        shell.run_line_magic("codex", "config colour=blue")
+
+
+def test_config_sets_defaults_for_later_cells(shell: InteractiveShell) -> None:
+    shell.run_line_magic("codex", "config model=gpt-test approval=deny timeout=30")
+    defaults = session().defaults
+    assert (defaults.model, defaults.approval, defaults.timeout) == ("gpt-test", "deny", 30.0)
+
+
+def test_cell_options_override_config_defaults(shell: InteractiveShell) -> None:
+    shell.run_line_magic("codex", "config model=gpt-test")
+    options = session().with_defaults(model="other", thread="t")
+    assert (options.model, options.thread) == ("other", "t")
+
+
+def test_backend_switch_rejects_unknown_backends(shell: InteractiveShell) -> None:
+    with pytest.raises(UsageError, match="demo, codex"):
+        shell.run_line_magic("codex", "backend nowhere")
+
+
+def test_prompt_interpolates_braces_and_dollars(shell: InteractiveShell) -> None:
+    from codex_notebook.notebook.magics import CodexMagics
+
+    shell.user_ns.update(name="world", n=2)
+    magics = CodexMagics(shell, session())
+    assert magics._interpolate("hello $name, {n + 1} times") == "hello world, 3 times"
+
+
+def test_prompt_with_code_braces_is_kept_as_written(shell: InteractiveShell) -> None:
+    from codex_notebook.notebook.magics import CodexMagics
+
+    magics = CodexMagics(shell, session())
+    text = "write def f(): return {'a': 1}"
+    assert magics._interpolate(text) == text
+
+
+def test_backend_auto_picks_demo_without_credentials(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from codex_notebook.notebook.backends import choose_backend
+
+    monkeypatch.delenv("CODEX_NOTEBOOK_BACKEND", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("CODEX_API_KEY", raising=False)
+    monkeypatch.setenv("CODEX_HOME", str(tmp_path))
+    assert choose_backend() == "demo"
+    (tmp_path / "auth.json").write_text("{}")
+    assert choose_backend() == "codex"
+
+
+def test_unknown_backend_env_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from codex_notebook.notebook.backends import choose_backend
+
+    monkeypatch.setenv("CODEX_NOTEBOOK_BACKEND", "cloud")
+    with pytest.raises(ValueError, match="CODEX_NOTEBOOK_BACKEND"):
+        choose_backend()
+
+
+def test_thread_map_survives_a_new_session(tmp_path: Path) -> None:
+    from codex_notebook.notebook.threads import ThreadMap
+
+    ThreadMap(tmp_path / "threads.json").set("demo:x", "analysis", "thread-1")
+    assert ThreadMap(tmp_path / "threads.json").get("demo:x", "analysis") == "thread-1"
