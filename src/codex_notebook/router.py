@@ -122,6 +122,7 @@ class TurnLog(_Waitable):
         "completed",
         "completed_at",
         "created_at",
+        "done",
         "dropped",
         "error",
         "events",
@@ -144,6 +145,7 @@ class TurnLog(_Waitable):
         self.dropped = 0
         self.handler: RequestHandler | None = None
         self.pending_requests: list[ServerRequest] = []
+        self.done = threading.Event()  # set once finished: lets a reader sleep without spurious wakes
 
     @property
     def finished(self) -> bool:
@@ -159,6 +161,7 @@ class TurnLog(_Waitable):
             if event.method == "turn/completed":
                 self.completed = True
                 self.completed_at = time.monotonic()
+                self.done.set()
         if self.completed and self.pending_requests:
             self._settle_requests()
 
@@ -173,6 +176,7 @@ class TurnLog(_Waitable):
             if self.finished:
                 return
             self.error = error
+            self.done.set()
             self._wake()
         self._settle_requests()
 
@@ -200,6 +204,10 @@ class TurnCursor:
     def __init__(self, turn_log: TurnLog) -> None:
         self.log = turn_log
         self.position = 0
+
+    def take(self) -> list[Notification] | None:
+        """Everything available now without waiting; None once finished and drained."""
+        return self._take()
 
     def _take(self) -> list[Notification] | None:
         """Everything available now; [] if nothing yet; None when finished and drained."""

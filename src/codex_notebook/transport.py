@@ -103,8 +103,10 @@ class SubprocessTransport:
         codex_home: str | os.PathLike[str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
         close_grace: float = 1.0,
+        nice: int = 0,
     ) -> None:
         self.binary = resolve_codex_bin(codex_bin)
+        self._nice = nice
         argv = [self.binary, "app-server", *args]
         for key, value in (config or {}).items():
             argv += ["--config", f"{key}={_toml_value(value)}"]
@@ -148,6 +150,8 @@ class SubprocessTransport:
             )
         except OSError as exc:
             raise BinaryNotFoundError(f"could not start {self.binary!r}: {exc}") from exc
+        if self._nice:
+            _lower_priority(self._proc.pid, self._nice)
         self._stderr_thread = threading.Thread(
             target=self._drain_stderr, name="codex-stderr", daemon=True
         )
@@ -252,6 +256,13 @@ class SubprocessTransport:
 
 
 READ_SIZE = 1 << 16
+
+
+def _lower_priority(pid: int, increment: int) -> None:
+    """Make a child yield the CPU to us under contention (best effort, POSIX only)."""
+    with contextlib.suppress(OSError, AttributeError):
+        current = os.getpriority(os.PRIO_PROCESS, pid)
+        os.setpriority(os.PRIO_PROCESS, pid, min(19, current + increment))
 
 
 def _read_lines(fd: int) -> Iterator[list[bytes]]:

@@ -169,16 +169,22 @@ def kernel(tmp_path: Path) -> Iterator[KernelHarness]:
 
 
 def blocks(harness: KernelHarness, comm_id: str) -> list[dict[str, Any]]:
-    """The widget's latest blocks trait as the frontend would have it."""
-    latest: list[dict[str, Any]] = []
+    """The widget's blocks as the frontend would have them: the trait plus upserts/removals."""
+    latest: dict[str, dict[str, Any]] = {}
     for m in harness.messages:
         c = m["content"]
-        if c.get("comm_id") != comm_id:
+        if c.get("comm_id") != comm_id or m["msg_type"] not in ("comm_open", "comm_msg"):
             continue
-        state = c.get("data", {}).get("state") or {}
-        if m["msg_type"] in ("comm_open", "comm_msg") and "blocks" in state:
-            latest = state["blocks"]
-    return latest
+        data = c.get("data", {})
+        state = data.get("state") or {}
+        if "blocks" in state:
+            latest = {b["id"]: b for b in state["blocks"]}
+        custom = data.get("content") if data.get("method") == "custom" else None
+        if isinstance(custom, dict) and custom.get("type") == "upsert":
+            latest[custom["block"]["id"]] = custom["block"]
+        elif isinstance(custom, dict) and custom.get("type") == "remove":
+            latest.pop(custom["block"], None)
+    return list(latest.values())
 
 
 def appended_text(harness: KernelHarness, comm_id: str) -> str:

@@ -203,11 +203,13 @@ def test_long_command_output_is_capped_with_a_hidden_lines_count() -> None:
             for i in range(1000)
         ]
     )
-    trait = model.blocks[0].trait()
+    block = model.blocks[0]
+    assert isinstance(block, CommandBlock)
+    trait = block.trait()
     assert trait["text"].count("\n") == 400
     assert trait["text"].endswith("line 999\n")
     assert trait["hidden_lines"] == 600
-    assert trait["base"] + u16len(trait["text"]) == model.blocks[0].output.length
+    assert trait["base"] + u16len(trait["text"]) == block.output.length
 
 
 # --------------------------------------------------------------------------- the fold

@@ -66,6 +66,23 @@ class Wire:
     def clear(self) -> None:
         self.messages.clear()
 
+    def view_blocks(self, start: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """The blocks a view that saw every message would show (as the JS applies them)."""
+        blocks = list(start or [])
+        for m in self.messages:
+            if m["method"] == "update" and "blocks" in m["state"]:
+                blocks = list(m["state"]["blocks"])
+            elif m["method"] == "custom":
+                c = m["content"]
+                if c["type"] == "snapshot":
+                    blocks = list(c["blocks"])
+                elif c["type"] == "remove":
+                    blocks = [b for b in blocks if b["id"] != c["block"]]
+                elif c["type"] == "upsert":
+                    blocks = [b for b in blocks if b["id"] != c["block"]["id"]]
+                    blocks.insert(c["index"], c["block"])
+        return blocks
+
 
 def click(view: TurnView, content: dict[str, Any]) -> None:
     """What ipywidgets does with a custom message from the browser."""
@@ -125,18 +142,76 @@ def test_flush_with_no_change_sends_nothing(view: TurnView) -> None:
     assert wire.messages == []
 
 
-def test_sync_request_gets_a_reset_for_each_streaming_block(view: TurnView) -> None:
+def test_sync_request_gets_a_snapshot_with_all_text_so_far(view: TurnView) -> None:
     view.apply(
         [delta("Hello"), note("item/commandExecution/outputDelta", itemId="c1", delta="out\n")]
     )
     view.flush()
-    view.apply([delta(" there")])  # not flushed yet: the reset carries it anyway
+    view.apply([delta(" there")])  # not flushed yet: the snapshot carries it anyway
     wire = Wire(view)
     click(view, {"type": "sync"})
-    resets = {m["block"]: m["text"] for m in wire.custom("reset")}
-    assert resets == {"m1": "Hello there", "c1": "out\n"}
+    (snapshot,) = wire.custom("snapshot")
+    assert {b["id"]: b["text"] for b in snapshot["blocks"]} == {"m1": "Hello there", "c1": "out\n"}
+    assert [m for m in wire.messages if m["method"] == "update"] == []
+
+
+def test_appends_after_a_sync_continue_from_the_snapshot(view: TurnView) -> None:
+    view.apply([delta("Hello")])
+    view.flush()
+    wire = Wire(view)
+    click(view, {"type": "sync"})
+    view.apply([delta("!")])
+    view.flush()
+    assert wire.custom("append") == [{"type": "append", "block": "m1", "offset": 5, "text": "!"}]
+
+
+def test_later_blocks_go_as_upserts_until_they_add_up_to_the_trait(view: TurnView) -> None:
+    view.apply([delta("x" * 2000)])
+    view.flush()  # the first blocks are written to the trait
+    wire = Wire(view)
+    view.apply([note("item/completed", item={"type": "webSearch", "id": "w1", "query": "q"})])
+    view.flush()
     assert wire.updates("blocks") == []
-    assert wire.updates("header") == []
+    (upsert,) = wire.custom("upsert")
+    assert (upsert["index"], upsert["block"]["id"]) == (1, "w1")
+
+
+def test_blocks_trait_is_complete_once_the_turn_ends(view: TurnView) -> None:
+    view.apply([delta("x" * 2000)])
+    view.flush()
+    view.apply([note("item/completed", item={"type": "webSearch", "id": "w1", "query": "q"})])
+    view.flush()
+    view.finish(None)
+    assert [b["id"] for b in view.widget.blocks] == ["m1", "w1"]
+    assert view.widget.blocks[0]["final"] is True
+
+
+def test_view_follows_upserts_and_removals_after_every_flush(view: TurnView) -> None:
+    wire = Wire(view)
+    script = [
+        ([delta("a")], ["m1"]),
+        (
+            [note("item/started", item={"type": "reasoning", "id": "r1", "summary": []})],
+            ["m1", "r1"],
+        ),
+        (
+            [note("item/completed", item={"type": "webSearch", "id": "w1", "query": "q"})],
+            ["m1", "r1", "w1"],
+        ),
+        (
+            [note("item/completed", item={"type": "reasoning", "id": "r1", "summary": []})],
+            ["m1", "w1"],
+        ),
+        ([note("turn/diff/updated", diff="+x")], ["m1", "w1", "turn-diff"]),
+        (
+            [note("item/agentMessage/delta", itemId="m2", delta="b")],
+            ["m1", "w1", "m2", "turn-diff"],
+        ),
+    ]
+    for events, expected in script:
+        view.apply(events)
+        view.flush()
+        assert [b["id"] for b in wire.view_blocks()] == expected
 
 
 def test_decision_message_calls_on_decision_once(clock: Clock) -> None:
@@ -162,8 +237,8 @@ def test_decision_click_does_not_write_widget_state(clock: Clock) -> None:
     click(view, {"type": "decision", "request": 5, "decision": "decline"})
     assert wire.messages == []
     view.flush()  # the driver publishes it
-    (blocks,) = wire.updates("blocks")
-    assert (blocks[0]["state"], blocks[0]["decision"]) == ("decided", "decline")
+    (block,) = wire.view_blocks(view.widget.blocks)
+    assert (block["state"], block["decision"]) == ("decided", "decline")
 
 
 def test_decision_without_a_callback_answers_the_request(view: TurnView) -> None:
@@ -248,7 +323,7 @@ def test_turn_completed_event_ends_the_header(view: TurnView, clock: Clock) -> N
 def test_finish_publishes_final_blocks_and_returns_the_static_bundle(view: TurnView) -> None:
     view.apply([delta("**done**")])
     view.flush()
-    result = TurnResult(
+    result: TurnResult[Any] = TurnResult(
         id=TURN, thread_id=THREAD, status="completed", text="**done**", usage=Usage(total_tokens=42)
     )
     bundle = view.finish(result)
@@ -324,6 +399,26 @@ def test_streaming_100kb_answer_costs_at_most_three_times_its_size(clock: Clock)
     assert "html" in view.widget.blocks[0]
 
 
+def test_long_turn_with_many_commands_costs_linear_bytes(view: TurnView) -> None:
+    output_chars = 0
+    for i in range(40):
+        item = {"type": "commandExecution", "id": f"c{i}", "command": "make", "cwd": "/w"}
+        view.apply([note("item/started", item={**item, "status": "inProgress"})])
+        view.flush()
+        output = "".join(f"line {j} of command {i}\n" for j in range(150))
+        output_chars += len(output)
+        for start in range(0, len(output), 500):
+            chunk = output[start : start + 500]
+            view.apply([note("item/commandExecution/outputDelta", itemId=f"c{i}", delta=chunk)])
+            view.flush()
+        done = {**item, "status": "completed", "exitCode": 0, "aggregatedOutput": output}
+        view.apply([note("item/completed", item=done)])
+        view.flush()
+    view.finish(None)
+    assert len(view.widget.blocks) == 40
+    assert view.bytes_sent <= 6 * output_chars
+
+
 def test_bytes_sent_matches_what_went_on_the_wire(view: TurnView) -> None:
     wire = Wire(view)
     view.apply([delta("Hello")])
@@ -332,3 +427,21 @@ def test_bytes_sent_matches_what_went_on_the_wire(view: TurnView) -> None:
     sent = view.flush()
     last = wire.messages[-1]
     assert sent == len(orjson.dumps(last["content"]))
+
+
+def test_finish_keeps_an_ending_status_the_session_set(view: TurnView) -> None:
+    view.set_status("interrupted", "stopped before it started")
+    bundle = view.finish(None, "Stopped before it started.")
+    assert view.widget.header["status"] == "interrupted"
+    assert [b["kind"] for b in view.widget.blocks] == ["notice"]
+    assert "Error" not in bundle["text/markdown"]
+
+
+def test_multiline_error_keeps_its_first_line_as_the_title(view: TurnView) -> None:
+    bundle = view.finish(
+        None, "The codex app-server stopped: exit 1.\nstderr line 1\nstderr line 2"
+    )
+    assert (
+        "<strong>Error:</strong> The codex app-server stopped: exit 1.<pre" in bundle["text/html"]
+    )
+    assert "```\nstderr line 1\nstderr line 2\n```" in bundle["text/markdown"].replace("> ", "")

@@ -31,7 +31,7 @@ from typing import TypeVar
 
 from codex_notebook.demo.home import check_policy, write_codex_home
 from codex_notebook.demo.script import APPROVAL_COMMAND_ARGV
-from codex_notebook.demo.server import DemoModelServer
+from codex_notebook.demo.server import DemoModelServer, DemoServerProcess
 
 __all__ = ["DemoBackend", "SandboxProbe", "probe_sandbox", "resolve_codex_bin"]
 
@@ -139,7 +139,7 @@ def probe_sandbox(
     return SandboxProbe(None, f"sandbox probe inconclusive: {summary}")
 
 
-def _cleanup(server: DemoModelServer, owned_root: str | None) -> None:
+def _cleanup(server: DemoModelServer | DemoServerProcess, owned_root: str | None) -> None:
     """Stop the server and delete the temporary directories (also run by weakref.finalize)."""
     server.stop()
     if owned_root is not None:
@@ -171,8 +171,10 @@ class DemoBackend:
         workspace: str | os.PathLike[str] | None = None,
         probe_sandbox: bool = True,
         probe_timeout: float = 20.0,
+        server_process: bool = False,
     ) -> None:
         check_policy(approval_policy, sandbox_mode)
+        self._server_process = server_process
         self._approval_policy = approval_policy
         self._requested_sandbox = sandbox_mode
         self._sandbox_mode = sandbox_mode
@@ -186,8 +188,10 @@ class DemoBackend:
         self._root: Path | None = None
         self._home: Path | None = None
         self._workspace: Path | None = None
-        self._server: DemoModelServer | None = None
-        self._finalizer: weakref.finalize[[DemoModelServer, str | None], DemoBackend] | None = None
+        self._server: DemoModelServer | DemoServerProcess | None = None
+        self._finalizer: (
+            weakref.finalize[[DemoModelServer | DemoServerProcess, str | None], DemoBackend] | None
+        ) = None
         self._probe: SandboxProbe | None = None
         self._fallback = False
         self._notice: str | None = None
@@ -213,7 +217,8 @@ class DemoBackend:
                 workspace = self._given_workspace or (Path(owned_root or "") / "workspace")
                 workspace.mkdir(parents=True, exist_ok=True)
                 _seed_workspace(workspace)
-                server = DemoModelServer(workspace=str(workspace)).start()
+                server_class = DemoServerProcess if self._server_process else DemoModelServer
+                server = server_class(workspace=str(workspace)).start()
             except BaseException:
                 if owned_root is not None:
                     shutil.rmtree(owned_root, ignore_errors=True)
@@ -316,7 +321,7 @@ class DemoBackend:
         return self.codex_home / "config.toml"
 
     @property
-    def server(self) -> DemoModelServer:
+    def server(self) -> DemoModelServer | DemoServerProcess:
         """The running demo model server."""
         return self._require(self._server)
 

@@ -25,7 +25,9 @@ import contextlib
 import gzip
 import json
 import logging
+import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -423,3 +425,112 @@ class DemoModelServer:
         state = "running" if self.running else ("stopped" if self._closed else "unstarted")
         where = f" {self.base_url}" if self._httpd is not None and not self._closed else ""
         return f"<DemoModelServer {state}{where}>"
+
+
+class DemoServerProcess:
+    """The demo model server in a child process.
+
+    In a notebook the kernel's own threads compete for the GIL; the demo model
+    stands in for a remote service, so it runs in its own process and streams
+    without slowing the user's cells.  It exits when we close its stdin (or
+    die), so it never outlives the kernel.  Same surface as
+    :class:`DemoModelServer` (``start``/``stop``/``port``/``base_url``).
+    """
+
+    def __init__(self, *, workspace: str | None = None, start_timeout: float = 30.0) -> None:
+        self._workspace = workspace
+        self._start_timeout = start_timeout
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._port: int | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> DemoServerProcess:
+        with self._lock:
+            if self._proc is not None:
+                return self
+            argv = [sys.executable, "-m", "codex_notebook.demo"]
+            if self._workspace:
+                argv += ["--workspace", self._workspace]
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
+            )
+            with contextlib.suppress(OSError, AttributeError):  # a remote model's stand-in:
+                os.setpriority(os.PRIO_PROCESS, proc.pid, 5)  # never ahead of the kernel
+            self._proc = proc
+        stdout = proc.stdout
+        assert stdout is not None
+        ready: list[bytes] = []
+        reader = threading.Thread(target=lambda: ready.append(stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(self._start_timeout)
+        line = ready[0].decode().strip() if ready else ""
+        if not line.startswith("PORT "):
+            self.stop()
+            raise RuntimeError(
+                f"the demo model server did not start (said {line!r}, exit code {proc.poll()})"
+            )
+        self._port = int(line.split()[1])
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._lock:
+            proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        with contextlib.suppress(OSError):
+            if proc.stdin is not None:
+                proc.stdin.close()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    close = stop
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("DemoServerProcess is not started")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def workspace(self) -> str | None:
+        return self._workspace
+
+    def recent_requests(self) -> list[dict[str, Any]]:
+        """Not available across processes (use :class:`DemoModelServer` in tests)."""
+        return []
+
+    def __enter__(self) -> DemoServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m codex_notebook.demo``: serve until stdin closes."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="codex-notebook's demo model server")
+    parser.add_argument("--workspace", default=None)
+    args = parser.parse_args(argv)
+    with DemoModelServer(workspace=args.workspace) as server:
+        sys.stdout.write(f"PORT {server.port}\n")
+        sys.stdout.flush()
+        sys.stdin.buffer.read()  # until our parent closes the pipe or dies
+
+
+if __name__ == "__main__":
+    main()

@@ -72,6 +72,7 @@ class BackendRuntime:
             codex_bin=codex_bin,
             codex_home=demo_home,
             workspace=workspace,
+            server_process=True,  # keep the model's work off the kernel's GIL
         ).start()
         kwargs = {
             "codex_bin": codex_bin,

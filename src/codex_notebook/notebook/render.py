@@ -829,6 +829,7 @@ class TranscriptModel:
         self._seq = 0
         self._reviews: dict[str, LineBlock] = {}
         self._retries = 0
+        self._retry_message = ""
         self.usage: Usage | None = None
         self.status: str | None = None  # completed / interrupted / failed, from turn/completed
         self.error: str | None = None
@@ -935,6 +936,10 @@ class TranscriptModel:
     def finalize(self) -> None:
         """The turn is over: every block final (streams rendered), pending approvals expired."""
         self.refresh_requests()
+        retry = self._blocks.get("retry")
+        if isinstance(retry, NoticeBlock) and not retry.final:
+            times = f" {self._retries} times" if self._retries > 1 else ""
+            retry.text = f"{self._retry_message} (retried{times})"
         for block in self._blocks.values():
             if not block.final or (isinstance(block, ApprovalBlock) and block.pending):
                 block.finalize()
@@ -1256,6 +1261,7 @@ class TranscriptModel:
         code = error_code(error.get("codexErrorInfo"))
         if params.get("willRetry"):  # transient: one notice, updated in place
             self._retries += 1
+            self._retry_message = message
             attempt = f" (attempt {self._retries})" if self._retries > 1 else ""
             self._blocks["retry"] = NoticeBlock(
                 "retry", text=f"{message} — retrying{attempt}", tone="warn"
@@ -1468,12 +1474,15 @@ def _header_parts(model: TranscriptModel, header: Mapping[str, Any]) -> dict[str
 _BORDER = "rgba(127,127,127,.35)"
 _SUBTLE = "rgba(127,127,127,.10)"
 _MONO = "var(--jp-code-font-family, ui-monospace, SFMono-Regular, Menlo, Consolas, monospace)"
+_OK = "var(--jp-success-color1, #2da44e)"
+_WARN = "var(--jp-warn-color1, #bf8700)"
+_ERR = "var(--jp-error-color1, #d1242f)"
 _STATUS_COLORS = {
-    "completed": "#2da44e",
-    "interrupted": "#bf8700",
-    "failed": "#d1242f",
-    "error": "#d1242f",
-    "waiting for approval": "#bf8700",
+    "completed": _OK,
+    "interrupted": _WARN,
+    "failed": _ERR,
+    "error": _ERR,
+    "waiting for approval": _WARN,
 }
 _S_CARD = (
     f"border:1px solid {_BORDER};border-radius:8px;margin:4px 0;overflow:hidden;"
@@ -1528,6 +1537,7 @@ _static_cleaner = nh3.Cleaner(
 
 def _style_markdown(fragment: str) -> str:
     """Inline styles for sanitized markdown HTML (pre, code, tables, quotes)."""
+    fragment = fragment.replace("<p>", '<p style="margin:6px 0">')
     fragment = fragment.replace("<pre>", f'<pre style="{_S_PRE}">')
     fragment = re.sub(r"<code>", f'<code style="{_S_CODE}">', fragment)
     fragment = fragment.replace(
@@ -1535,7 +1545,7 @@ def _style_markdown(fragment: str) -> str:
         f'<pre style="{_S_PRE}"><code>',
     )
     fragment = fragment.replace("<table>", '<table style="border-collapse:collapse;margin:6px 0">')
-    cell = f"border:1px solid {_BORDER};padding:3px 8px"
+    cell = f"border:1px solid {_BORDER};padding:3px 8px;text-align:left"
 
     def style_cell(match: re.Match[str]) -> str:
         extra = match.group(3) or ""
@@ -1628,8 +1638,8 @@ def _block_html(block: Block, model: TranscriptModel) -> str:
             added, removed = f.counts()
             name = f.path + (f" → {f.move_path}" if f.move_path else "")
             counts = (
-                f' <span style="color:#2da44e">+{added}</span> '
-                f'<span style="color:#d1242f">−{removed}</span>'
+                f' <span style="color:{_OK}">+{added}</span> '
+                f'<span style="color:{_ERR}">−{removed}</span>'
             )
             label = (
                 f'📝 {verb.get(f.kind, "Edited")} <code style="{_S_CODE}">{_E(name)}</code>{counts}'
@@ -1650,8 +1660,8 @@ def _block_html(block: Block, model: TranscriptModel) -> str:
         files = ", ".join(f["path"] for f in trait["files"])
         return (
             f'<details style="{_S_ROW}"><summary style="{_S_SUMMARY}">Δ Changes in this turn: '
-            f'{_E(files) or "diff"} <span style="color:#2da44e">+{trait["added"]}</span> '
-            f'<span style="color:#d1242f">−{trait["removed"]}</span></summary>'
+            f'{_E(files) or "diff"} <span style="color:{_OK}">+{trait["added"]}</span> '
+            f'<span style="color:{_ERR}">−{trait["removed"]}</span></summary>'
             f"{_hidden_note(trait['hidden_lines'])}{_diff_html(trait['diff'])}</details>"
         )
     if isinstance(block, PlanBlock):
@@ -1687,12 +1697,15 @@ def _block_html(block: Block, model: TranscriptModel) -> str:
         if facts:
             parts.append(f'<div style="{_S_MUTED}">{" · ".join(facts)}</div>')
         parts.append(f"<div>Decision: <strong>{_E(outcome)}</strong></div>")
-        style = _S_QUOTE.format(color="#bf8700", bg="rgba(191,135,0,.08)")
+        style = _S_QUOTE.format(color=_WARN, bg="rgba(191,135,0,.08)")
         return f'<blockquote style="{style}">{"".join(parts)}</blockquote>'
     if isinstance(block, ErrorBlock):
-        style = _S_QUOTE.format(color="#d1242f", bg="rgba(209,36,47,.08)")
+        style = _S_QUOTE.format(color=_ERR, bg="rgba(209,36,47,.08)")
         hint = f'<div style="{_S_MUTED}">{render_markdown(block.hint)}</div>' if block.hint else ""
-        message = f"<strong>Error:</strong> {_E(block.message)}"
+        first, _, rest = block.message.strip().partition("\n")
+        message = f"<strong>Error:</strong> {_E(first)}"
+        if rest.strip():
+            message += f'<pre style="{_S_PRE};max-height:none">{_E(rest.strip())}</pre>'
         return f'<blockquote style="{style}">{message}{hint}</blockquote>'
     if isinstance(block, NoticeBlock):
         return f'<div style="{_S_ROW};{_S_MUTED};font-size:12px">ℹ {_E(block.text)}</div>'
@@ -1898,9 +1911,12 @@ def _block_markdown(block: Block, model: TranscriptModel) -> str:
         lines.append(f"Decision: **{outcome}**")
         return _quote("  \n".join(lines))  # hard line breaks
     if isinstance(block, ErrorBlock):
-        text = f"**Error:** {_escape_inline(block.message)}"
+        first, _, rest = block.message.strip().partition("\n")
+        text = f"**Error:** {_escape_inline(first)}"
+        if rest.strip():
+            text += "\n\n" + _fenced(rest.strip())
         if block.hint:
-            text += f"\n{block.hint}"
+            text += f"\n\n{block.hint}"
         return _quote(text)
     if isinstance(block, NoticeBlock):
         return "*" + _escape_inline(block.text) + "*"

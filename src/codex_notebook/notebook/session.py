@@ -27,6 +27,7 @@ from ..client import Codex, Thread, TurnHandle
 from ..errors import CodexError, CodexRpcError, CodexTimeoutError, TransportClosedError
 from ..messages import ServerRequest
 from ..results import TurnResult
+from ..transport import SubprocessTransport
 from .backends import BackendRuntime, choose_backend, store_key
 from .threads import ThreadMap
 from .widget import TurnView
@@ -37,6 +38,8 @@ log = logging.getLogger("codex_notebook")
 
 #: How often a live widget is updated (seconds between flushes).
 FLUSH_INTERVAL_S = 1 / 15
+#: The agent yields the CPU to the kernel under contention: cells stay snappy while turns stream.
+AGENT_NICENESS = 5
 #: How many finished turns ``%codex status`` remembers.
 HISTORY = 200
 
@@ -243,28 +246,27 @@ class NotebookTurn:
         return handle
 
     def _stream(self, handle: TurnHandle) -> None:
-        cursor = handle._core.log.cursor()
-        deadline = (
-            time.monotonic() + self.options.timeout if self.options.timeout is not None else None
-        )
-        next_flush = time.monotonic()
+        """Sleep a flush interval, fold everything that arrived, flush; until the turn ends.
+
+        Sleeping on the log's done event (not on every new event) keeps this
+        thread off the GIL between flushes however fast the turn streams.
+        """
+        turn_log = handle._core.log
+        cursor = turn_log.cursor()
+        timeout = self.options.timeout
+        deadline = time.monotonic() + timeout if timeout is not None else None
         while True:
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                deadline = None
-                self.view.set_notice(f"Stopped after the --timeout of {self.options.timeout} s.")
-                self.interrupt()
-            try:
-                batch = cursor.next_batch(max(0.0, next_flush - now) or FLUSH_INTERVAL_S)
-            except CodexTimeoutError:
-                batch = []
-            if batch is None:
-                return
+            finished = turn_log.done.wait(FLUSH_INTERVAL_S)
+            batch = cursor.take()
             if batch:
                 self.view.apply(batch)
-            if time.monotonic() >= next_flush:
-                self.view.flush()
-                next_flush = time.monotonic() + FLUSH_INTERVAL_S
+            self.view.flush()
+            if batch is None or (finished and not batch):
+                return
+            if deadline is not None and time.monotonic() >= deadline:
+                deadline = None
+                self.view.set_notice(f"Stopped after the --timeout of {timeout} s.")
+                self.interrupt()
 
     def _publish(self, bundle: dict[str, str] | None) -> None:
         """Replace the live widget by the static rendering, with provenance metadata."""
@@ -298,7 +300,7 @@ class NotebookTurn:
         if request.method not in APPROVAL_METHODS or self.options.approval != "ask":
             return None  # the safe refusal
         self._pending[request.id] = request
-        self._status("waiting for approval", "waiting for you: see the buttons below")
+        self._status("waiting for approval")
         request.wait_settled()  # a click, the turn ending, or the server withdrawing it
         self._pending.pop(request.id, None)
         if not self.done() and self.state == "waiting for approval" and not self._pending:
@@ -385,7 +387,8 @@ class NotebookSession:
                 )
                 if self._backend.notice:
                     self.log.append(self._backend.notice)
-            self._client = Codex(**self._backend.client_kwargs)
+            self._client = Codex(transport=SubprocessTransport(**self._backend.client_kwargs,
+                                                               nice=AGENT_NICENESS))
             threading.Thread(
                 target=self._drain_notifications,
                 args=(self._client,),

@@ -1,18 +1,26 @@
 """The per-turn widget and its single Python-side writer.
 
-State that must survive a late or re-rendered view lives in two synced
-traits, ``header`` and ``blocks``.  Streaming text travels as small custom
-messages that only carry what was appended::
+The durable state lives in two synced traits, ``header`` and ``blocks``.
+Changes travel as small custom messages::
 
     kernel → view  {"type": "append", "block": id, "offset": n, "text": delta}
-    kernel → view  {"type": "reset", "block": id, "text": full, "base": b, "hidden_lines": h}
-    view → kernel  {"type": "sync"}            (it saw a gap: offset > its length)
+    kernel → view  {"type": "reset", "block": id, "text": tail, "base": b, "hidden_lines": h}
+    kernel → view  {"type": "upsert", "block": {...}, "index": i}   (a block appeared / changed)
+    kernel → view  {"type": "remove", "block": id}
+    kernel → view  {"type": "snapshot", "blocks": [...]}             (the answer to a sync)
+    view → kernel  {"type": "sync"}      (rendered while the turn runs, or saw a gap)
     view → kernel  {"type": "decision", "request": request_id, "decision": "accept" | ...}
     view → kernel  {"type": "stop"}
 
 Offsets and lengths are UTF-16 code units (JavaScript's ``string.length``).
 ``base`` is where the shown text starts when the head of a long command
-output was dropped (the view shows ``base + len(text)`` as its length).
+output was dropped (the view's length is ``base + len(text)``).
+
+The ``blocks`` trait is rewritten when the upserts since its last write add
+up to its own size, and always once the turn has ended: a turn with many
+commands costs bytes linear in its output instead of resending every block on
+every change.  Messages sent before a view renders are lost, so a view that
+renders while the turn runs asks for a snapshot.
 
 Threads: :class:`TurnView` guards its model with a lock, so ``apply`` /
 ``set_status`` / ``decide`` may be called from any thread, but only
@@ -68,6 +76,10 @@ class TurnWidget(anywidget.AnyWidget):
     _css = (_STATIC / "turn_widget.css").read_text(encoding="utf-8")
     header = traitlets.Dict().tag(sync=True)
     blocks: traitlets.List[Any] = traitlets.List().tag(sync=True)
+
+    def __repr__(self) -> str:  # the text/plain of the live display
+        header = self.header
+        return f"<codex turn on thread {header.get('thread')!r}: {header.get('status')}>"
 
 
 def _size(value: Any) -> int:
@@ -187,7 +199,14 @@ class TurnView:
 
     def finish(self, result: TurnResult[Any] | None, error: str | None = None) -> dict[str, str]:
         """The turn is over: final blocks and status, one last flush; returns
-        the static mime bundle (text/html, text/markdown, text/plain)."""
+        the static mime bundle (text/html, text/markdown, text/plain).
+
+        The status comes from ``result``, else from the turn's own
+        ``turn/completed``, else from an ending status already set with
+        :meth:`set_status` (then ``error`` is shown as a plain note, e.g.
+        "Stopped before it started."), else it is ``"error"`` with ``error``
+        shown as an error, or ``"interrupted"`` without one.
+        """
         with self._lock:
             model = self._model
             model.refresh_requests()
@@ -198,9 +217,14 @@ class TurnView:
                     model.usage = result.usage
                 if result.error is not None:
                     model.add_error(result.error.message, error_code(result.error.codex_error_info))
+            if status is None and self._status in TERMINAL_STATUSES:
+                status = self._status
             if error is not None:
-                model.add_error(error)
-                status = "error"
+                if status in ("completed", "interrupted"):
+                    model.add_notice(error)
+                else:
+                    model.add_error(error)
+                    status = status or "error"
             model.finalize()
             self._stopping = False
             self._set_status(status if status in TERMINAL_STATUSES else "interrupted")

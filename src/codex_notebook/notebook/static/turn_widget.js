@@ -178,6 +178,8 @@ function render({ model, el }) {
   head.append(dot, brand, thread, status, detail, grow, badge, modelName, tokens, elapsed, stop);
   const banner = h("div", "cxn-banner");
   const waiting = h("div", "cxn-waiting");
+  waiting.setAttribute("role", "status");
+  waiting.setAttribute("aria-live", "polite");
   const body = h("div", "cxn-body");
   const placeholder = h("div", "cxn-placeholder");
   root.append(head, banner, waiting, body);
@@ -458,8 +460,11 @@ function render({ model, el }) {
   function buildError(b) {
     const wrap = h("div", "cxn-block cxn-error");
     const title = h("div", "cxn-error-title");
-    title.append(h("span", "cxn-icon", "✗"), h("span", "", b.message || "error"));
+    const message = String(b.message || "error").trim();
+    const cut = message.indexOf("\n");
+    title.append(h("span", "cxn-icon", "✗"), inlineCode(h("span"), cut === -1 ? message : message.slice(0, cut)));
     wrap.appendChild(title);
+    if (cut !== -1) wrap.appendChild(h("pre", "cxn-error-detail", message.slice(cut + 1).trim()));
     if (b.hint) wrap.appendChild(inlineCode(h("div", "cxn-hint"), b.hint));
     return { el: wrap };
   }
@@ -584,7 +589,8 @@ function render({ model, el }) {
     root.className = `cxn cxn-status-${st.replace(/\s+/g, "-")}`;
     thread.textContent = hd.thread || "main";
     status.textContent = st === "waiting for approval" ? "waiting for you" : st;
-    detail.textContent = hd.detail || "";
+    // the banner below says it when waiting for approval
+    detail.textContent = st === "waiting for approval" ? "" : hd.detail || "";
     badge.hidden = !hd.demo;
     modelName.textContent = hd.model || "";
     modelName.hidden = !hd.model;

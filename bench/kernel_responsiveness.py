@@ -1,0 +1,76 @@
+"""Kernel responsiveness while %%codex turns stream at full speed.
+
+A real ipykernel (jupyter_client) with the demo backend.  We start 0, 4 or 8
+turns that stream long answers as fast as the demo model can produce them,
+then time trivial cells (send execute_request -> receive execute_reply).
+Target: p95 under 50 ms with 8 turns streaming.
+
+    python bench/kernel_responsiveness.py [--samples 60] [--deltas 40000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from _common import machine
+
+from tests.kernel.conftest import KernelHarness
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def run(turns: int, samples: int, deltas: int) -> tuple[list[float], bool]:
+    env = dict(os.environ, CODEX_NOTEBOOK_BACKEND="demo")
+    env.pop("OPENAI_API_KEY", None)
+    harness = KernelHarness(Path(tempfile.mkdtemp(prefix="codex-bench-kernel-")), env)
+    try:
+        harness.execute("%load_ext codex_notebook")
+        warm, _ = harness.execute("%%codex -t warmup\nDELTAS:3")
+        harness.final_output(warm)
+        cells = [harness.execute(f"%%codex -t t{i}\nDELTAS:{deltas}")[0] for i in range(turns)]
+        latencies = []
+        for _ in range(samples):
+            started = time.perf_counter()
+            harness.execute("pass", timeout=30)
+            latencies.append((time.perf_counter() - started) * 1000)
+        still_streaming = all(not _finished(harness, c) for c in cells) if cells else True
+        for cell in cells:
+            harness.final_output(cell, timeout=300)
+        return latencies, still_streaming
+    finally:
+        harness.close()
+
+
+def _finished(harness: KernelHarness, cell: str) -> bool:
+    try:
+        harness.final_output(cell, timeout=0.01)
+        return True
+    except AssertionError:
+        return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=60)
+    parser.add_argument("--deltas", type=int, default=40_000)
+    args = parser.parse_args()
+    print(f"kernel responsiveness: trivial cell round trip, {args.samples} samples, "
+          f"turns of {args.deltas} deltas, {machine()}")
+    for turns in (0, 4, 8):
+        latencies, streaming = run(turns, args.samples, args.deltas)
+        note = "" if streaming else "  (some turns finished before sampling ended)"
+        print(f"  {turns} turns streaming: p50 {statistics.median(latencies):6.1f} ms, "
+              f"p95 {percentile(latencies, 0.95):6.1f} ms, max {max(latencies):6.1f} ms"
+              f"{note}  (target p95 < 50 ms with 8)")
+
+
+if __name__ == "__main__":
+    main()
