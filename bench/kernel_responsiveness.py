@@ -24,7 +24,7 @@ from tests.kernel.conftest import KernelHarness
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def run(turns: int, samples: int, deltas: int) -> tuple[list[float], bool]:
@@ -62,14 +62,18 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=60)
     parser.add_argument("--deltas", type=int, default=40_000)
     args = parser.parse_args()
-    print(f"kernel responsiveness: trivial cell round trip, {args.samples} samples, "
-          f"turns of {args.deltas} deltas, {machine()}")
+    print(
+        f"kernel responsiveness: trivial cell round trip, {args.samples} samples, "
+        f"turns of {args.deltas} deltas, {machine()}"
+    )
     for turns in (0, 4, 8):
         latencies, streaming = run(turns, args.samples, args.deltas)
         note = "" if streaming else "  (some turns finished before sampling ended)"
-        print(f"  {turns} turns streaming: p50 {statistics.median(latencies):6.1f} ms, "
-              f"p95 {percentile(latencies, 0.95):6.1f} ms, max {max(latencies):6.1f} ms"
-              f"{note}  (target p95 < 50 ms with 8)")
+        print(
+            f"  {turns} turns streaming: p50 {statistics.median(latencies):6.1f} ms, "
+            f"p95 {percentile(latencies, 0.95):6.1f} ms, max {max(latencies):6.1f} ms"
+            f"{note}  (target p95 < 50 ms with 8)"
+        )
 
 
 if __name__ == "__main__":

@@ -52,14 +52,28 @@ def _bare(backend: DemoBackend, deltas: int) -> float:
                 return message  # type: ignore[no-any-return]
 
     try:
-        send({"id": 1, "method": "initialize", "params": {"clientInfo": {"name": "bare", "version": "0"}}})
+        send(
+            {
+                "id": 1,
+                "method": "initialize",
+                "params": {"clientInfo": {"name": "bare", "version": "0"}},
+            }
+        )
         until(lambda m: m.get("id") == 1)
         send({"method": "initialized"})
         send({"id": 2, "method": "thread/start", "params": {}})
         thread_id = until(lambda m: m.get("id") == 2)["result"]["thread"]["id"]
         started = time.perf_counter()
-        send({"id": 3, "method": "turn/start", "params": {
-            "threadId": thread_id, "input": [{"type": "text", "text": f"DELTAS:{deltas}"}]}})
+        send(
+            {
+                "id": 3,
+                "method": "turn/start",
+                "params": {
+                    "threadId": thread_id,
+                    "input": [{"type": "text", "text": f"DELTAS:{deltas}"}],
+                },
+            }
+        )
         until(lambda m: m.get("method") == "turn/completed")
         return time.perf_counter() - started
     finally:
@@ -92,12 +106,16 @@ def _memory_after_turns(backend: DemoBackend, turns: int) -> None:
         rss_after = process.memory_info().rss
         router = codex.router
         print(f"  {turns} sequential turns in {elapsed:.1f} s ({turns / elapsed:.0f} turns/s)")
-        print(f"  router per-turn state after: live={router.live_turns()} "
-              f"unclaimed={len(router._unclaimed)} finished-index={len(router._finished)} "
-              f"(target 0); global channel {len(router.channel)}/{router.channel.maxlen} "
-              f"dropped={router.channel.dropped}")
-        print(f"  client RSS {rss_before / 2**20:.1f} MiB -> {rss_after / 2**20:.1f} MiB "
-              f"({(rss_after - rss_before) / 2**10:+.0f} KiB)")
+        print(
+            f"  router per-turn state after: live={router.live_turns()} "
+            f"unclaimed={len(router._unclaimed)} finished-index={len(router._finished)} "
+            f"(target 0); global channel {len(router.channel)}/{router.channel.maxlen} "
+            f"dropped={router.channel.dropped}"
+        )
+        print(
+            f"  client RSS {rss_before / 2**20:.1f} MiB -> {rss_after / 2**20:.1f} MiB "
+            f"({(rss_after - rss_before) / 2**10:+.0f} KiB)"
+        )
 
 
 def main() -> None:
@@ -115,8 +133,10 @@ def main() -> None:
                 bare.append(_bare(backend, deltas))
                 ours.append(_ours(backend, deltas))
             b, o = statistics.median(bare), statistics.median(ours)
-            print(f"  {deltas:>6} deltas: bare loop {b * 1000:7.1f} ms, ours {o * 1000:7.1f} ms, "
-                  f"overhead {100 * (o / b - 1):+.1f} % (target <= 10 %)")
+            print(
+                f"  {deltas:>6} deltas: bare loop {b * 1000:7.1f} ms, ours {o * 1000:7.1f} ms, "
+                f"overhead {100 * (o / b - 1):+.1f} % (target <= 10 %)"
+            )
         _memory_after_turns(backend, args.turns)
 
 

@@ -92,8 +92,10 @@ def main() -> None:
     args = parser.parse_args()
     binary = fake_bin()
     total = args.turns * args.deltas
-    print(f"router throughput: {args.turns} turns x {args.deltas} deltas = {total:,} "
-          f"notifications per run, {args.runs} runs, {machine()}")
+    print(
+        f"router throughput: {args.turns} turns x {args.deltas} deltas = {total:,} "
+        f"notifications per run, {args.runs} runs, {machine()}"
+    )
     rates: dict[str, float] = {}
     for name, fn in [
         ("official openai-codex 0.163.0 (sync)", _official_sync),

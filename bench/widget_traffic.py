@@ -36,19 +36,28 @@ def main() -> None:
         final = harness.final_output(cell, timeout=300)
         probe, _ = harness.execute("print(len(turn.text)); print(turn.result().text == turn.text)")
         expected = "".join(deltas_text(args.deltas))
-        msgs = [m for m in harness.messages
-                if m["msg_type"] in ("comm_open", "comm_msg") and m["content"]["comm_id"] == widget]
+        msgs = [
+            m
+            for m in harness.messages
+            if m["msg_type"] in ("comm_open", "comm_msg") and m["content"]["comm_id"] == widget
+        ]
         payload = sum(len(json.dumps(m["content"]["data"])) for m in msgs)
         stamps = [m["header"]["date"] for m in msgs]
         span = (stamps[-1] - stamps[0]).total_seconds() if len(stamps) > 1 else 0.0
         markdown = final["content"]["data"]["text/markdown"]
         exact = expected in markdown and harness.text(probe).split() == [str(len(expected)), "True"]
-        print(f"widget traffic: one answer of {args.deltas:,} deltas "
-              f"({len(expected.encode()):,} bytes of text), {machine()}")
-        print(f"  comm messages: {len(msgs)} over {span:.2f} s streaming "
-              f"= {len(msgs) / span if span else float('nan'):.1f} msg/s (target <= 20)")
-        print(f"  bytes sent to the widget: {payload:,} = "
-              f"{payload / len(expected.encode()):.2f}x the final text (target <= 3x)")
+        print(
+            f"widget traffic: one answer of {args.deltas:,} deltas "
+            f"({len(expected.encode()):,} bytes of text), {machine()}"
+        )
+        print(
+            f"  comm messages: {len(msgs)} over {span:.2f} s streaming "
+            f"= {len(msgs) / span if span else float('nan'):.1f} msg/s (target <= 20)"
+        )
+        print(
+            f"  bytes sent to the widget: {payload:,} = "
+            f"{payload / len(expected.encode()):.2f}x the final text (target <= 3x)"
+        )
         print(f"  final text exact: {exact}")
     finally:
         harness.close()

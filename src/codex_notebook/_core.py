@@ -228,7 +228,8 @@ def output_schema_of(schema: type[BaseModel] | Mapping[str, Any] | None) -> dict
     if isinstance(schema, Mapping):
         return dict(schema)
     if isinstance(schema, type) and issubclass(schema, BaseModel):
-        return strict_schema(schema.model_json_schema())
+        strict: dict[str, Any] = strict_schema(schema.model_json_schema())
+        return strict
     raise TypeError("output_schema must be a pydantic model class or a JSON Schema dict")
 
 
@@ -346,4 +347,3 @@ class TurnCore:
 
     def steer_params(self, value: InputLike) -> dict[str, Any]:
         return {"threadId": self.thread_id, "expectedTurnId": self.id, "input": input_items(value)}
-

@@ -29,7 +29,7 @@ from ._core import (
 from .errors import TransportClosedError
 from .messages import Notification
 from .results import TurnResult
-from .router import RequestHandler
+from .router import RequestHandler, resolve_waiter
 from .transport import Transport
 
 __all__ = ["AsyncCodex", "AsyncThread", "AsyncTurnHandle"]
@@ -123,7 +123,7 @@ class AsyncCodex:
             future: asyncio.Future[None] = loop.create_future()
 
             def waker(fut: asyncio.Future[None] = future) -> None:
-                loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(None))
+                loop.call_soon_threadsafe(resolve_waiter, fut)
 
             channel.add_waker(waker)
             if len(channel) or channel.error is not None:

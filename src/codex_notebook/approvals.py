@@ -15,9 +15,9 @@ __all__ = [
     "COMMAND_APPROVAL",
     "FILE_CHANGE_APPROVAL",
     "PERMISSIONS_APPROVAL",
+    "answer_for",
     "decline_all",
     "default_response",
-    "answer_for",
 ]
 
 COMMAND_APPROVAL = "item/commandExecution/requestApproval"
@@ -30,8 +30,13 @@ LEGACY_PATCH_APPROVAL = "applyPatchApproval"
 
 #: Requests that ask a person to allow something (rendered as buttons in a notebook).
 APPROVAL_METHODS = frozenset(
-    {COMMAND_APPROVAL, FILE_CHANGE_APPROVAL, PERMISSIONS_APPROVAL, LEGACY_EXEC_APPROVAL,
-     LEGACY_PATCH_APPROVAL}
+    {
+        COMMAND_APPROVAL,
+        FILE_CHANGE_APPROVAL,
+        PERMISSIONS_APPROVAL,
+        LEGACY_EXEC_APPROVAL,
+        LEGACY_PATCH_APPROVAL,
+    }
 )
 
 _REFUSALS: dict[str, dict[str, Any]] = {
@@ -42,8 +47,12 @@ _REFUSALS: dict[str, dict[str, Any]] = {
     ELICITATION: {"action": "decline", "content": None},
     LEGACY_EXEC_APPROVAL: {"decision": "denied"},
     LEGACY_PATCH_APPROVAL: {"decision": "denied"},
-    "item/tool/call": {"success": False, "contentItems": [
-        {"type": "inputText", "text": "This client does not provide dynamic tools."}]},
+    "item/tool/call": {
+        "success": False,
+        "contentItems": [
+            {"type": "inputText", "text": "This client does not provide dynamic tools."}
+        ],
+    },
 }
 
 _LEGACY_DECISIONS = {
@@ -67,7 +76,9 @@ def answer_for(method: str, params: dict[str, Any], decision: str) -> dict[str, 
     requests grants exactly what was asked (for the session if so chosen).
     """
     if decision not in _LEGACY_DECISIONS:
-        raise ValueError(f"unknown decision {decision!r}; expected one of {list(_LEGACY_DECISIONS)}")
+        raise ValueError(
+            f"unknown decision {decision!r}; expected one of {list(_LEGACY_DECISIONS)}"
+        )
     if method in (LEGACY_EXEC_APPROVAL, LEGACY_PATCH_APPROVAL):
         return {"decision": _LEGACY_DECISIONS[decision]}
     if method == PERMISSIONS_APPROVAL:

@@ -171,9 +171,7 @@ class Codex:
         return Thread(self, self.request("thread/fork", params))
 
     def thread_read(self, thread_id: str, *, include_turns: bool = False) -> dict[str, Any]:
-        result = self.request(
-            "thread/read", {"threadId": thread_id, "includeTurns": include_turns}
-        )
+        result = self.request("thread/read", {"threadId": thread_id, "includeTurns": include_turns})
         return dict(result) if isinstance(result, dict) else {}
 
     def thread_list(self, **params: Any) -> dict[str, Any]:
@@ -213,7 +211,9 @@ class Thread:
         core = TurnCore(self._codex._core, turn_id, self.id, turn_log, output_model(output_schema))
         return TurnHandle(self._codex, core)
 
-    def run(self, input: InputLike, *, timeout: float | None = None, **options: Any) -> TurnResult[Any]:
+    def run(
+        self, input: InputLike, *, timeout: float | None = None, **options: Any
+    ) -> TurnResult[Any]:
         """``turn(...).run(timeout)``."""
         return self.turn(input, **options).run(timeout)
 
@@ -286,5 +286,3 @@ class TurnHandle:
     def steer(self, input: InputLike, *, timeout: float | None = None) -> None:
         """Add input to this running turn."""
         self._codex.request("turn/steer", self._core.steer_params(input), timeout=timeout)
-
-

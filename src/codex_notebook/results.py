@@ -176,8 +176,8 @@ def collect_result(
                 duration_ms = duration if isinstance(duration, int) else None
     text = ""
     if agent_order:  # the last agent message; its deltas if it never completed (interrupt)
-        last = agent_order[-1]
-        text = agent_done[last] if last in agent_done else "".join(deltas[last])
+        final_id = agent_order[-1]
+        text = agent_done[final_id] if final_id in agent_done else "".join(deltas[final_id])
     return TurnResult(
         id=turn_id,
         thread_id=thread_id,

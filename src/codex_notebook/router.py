@@ -21,6 +21,7 @@ unclaimed logs are capped in number and size and expire.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -106,11 +107,8 @@ class _Waitable:
             self._wakers.append(waker)
 
     def remove_waker(self, waker: Waker) -> None:
-        with self._cond:
-            try:
-                self._wakers.remove(waker)
-            except ValueError:
-                pass
+        with self._cond, contextlib.suppress(ValueError):
+            self._wakers.remove(waker)
 
 
 class TurnLog(_Waitable):
@@ -145,7 +143,9 @@ class TurnLog(_Waitable):
         self.dropped = 0
         self.handler: RequestHandler | None = None
         self.pending_requests: list[ServerRequest] = []
-        self.done = threading.Event()  # set once finished: lets a reader sleep without spurious wakes
+        self.done = (
+            threading.Event()
+        )  # set once finished: lets a reader sleep without spurious wakes
 
     @property
     def finished(self) -> bool:
@@ -227,7 +227,7 @@ class TurnCursor:
         """Sync: block for new events. None when the turn is over."""
         if not self.log.wait(self.position, timeout):
             raise CodexTimeoutError(
-                f"no event from turn {self.log.turn_id} within {timeout} s; the turn is still running"
+                f"no event from turn {self.log.turn_id} within {timeout} s; it is still running"
             )
         return self._take()
 
@@ -241,7 +241,7 @@ class TurnCursor:
             future: asyncio.Future[None] = loop.create_future()
 
             def waker(fut: asyncio.Future[None] = future) -> None:
-                loop.call_soon_threadsafe(_resolve, fut)
+                loop.call_soon_threadsafe(resolve_waiter, fut)
 
             turn_log = self.log
             with turn_log._cond:
@@ -261,7 +261,8 @@ class TurnCursor:
             yield from batch
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
+def resolve_waiter(future: asyncio.Future[None]) -> None:
+    """Loop thread: wake an async waiter unless it was cancelled meanwhile."""
     if not future.done():
         future.set_result(None)
 
@@ -605,4 +606,3 @@ class Router:
         for turn_log in turns:
             turn_log.fail(error)
         self.channel.close(error)
-

@@ -40,7 +40,6 @@ class LineSink(Protocol):
     def feed_batch(self, lines: Iterable[bytes]) -> None:
         """The complete lines of one read, without their newlines."""
 
-
     def closed(self, error: TransportClosedError) -> None: ...
 
 
@@ -319,5 +318,3 @@ def _toml_value(value: Any) -> str:
         inner = ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items())
         return "{ " + inner + " }"
     raise TypeError(f"cannot express {type(value).__name__} as a codex --config value")
-
-

@@ -58,14 +58,21 @@ def test_shell_tool_call_streams_its_output(codex: Codex) -> None:
     commands = result.items_of_type("commandExecution")
     assert commands and "hello-from-the-tool" in (commands[0].get("aggregatedOutput") or "")
     assert commands[0]["exitCode"] == 0
-    started = [e for e in events if e.method == "item/started"
-               and e.params_dict["item"]["type"] == "commandExecution"]
+    started = [
+        e
+        for e in events
+        if e.method == "item/started" and e.params_dict["item"]["type"] == "commandExecution"
+    ]
     assert started
 
 
 @pytest.mark.parametrize(
     ("decision", "status", "ran"),
-    [("accept", "completed", True), ("decline", "completed", False), ("cancel", "interrupted", False)],
+    [
+        ("accept", "completed", True),
+        ("decline", "completed", False),
+        ("cancel", "interrupted", False),
+    ],
 )
 def test_approval_decisions(backend: DemoBackend, decision: str, status: str, ran: bool) -> None:
     asked: list[str] = []
@@ -128,7 +135,9 @@ def test_async_client_runs_turns_concurrently_with_gather(backend: DemoBackend) 
     async def main() -> list[str]:
         async with AsyncCodex(env=backend.env(), cwd=backend.workspace) as codex:
             threads = await asyncio.gather(*(codex.thread_start() for _ in range(4)))
-            turns = await asyncio.gather(*(t.turn(f"DELTAS:{5 + i}") for i, t in enumerate(threads)))
+            turns = await asyncio.gather(
+                *(t.turn(f"DELTAS:{5 + i}") for i, t in enumerate(threads))
+            )
             streamed = await asyncio.gather(*(_collect(t) for t in turns))
             results = await asyncio.gather(*(t.run() for t in turns))
             assert [r.text for r in results] == streamed
@@ -145,7 +154,8 @@ def test_async_client_runs_turns_concurrently_with_gather(backend: DemoBackend) 
 def test_async_client_approval_and_interrupt(backend: DemoBackend) -> None:
     async def main() -> tuple[str, str]:
         async with AsyncCodex(
-            env=backend.env(), cwd=backend.workspace,
+            env=backend.env(),
+            cwd=backend.workspace,
             approval_handler=lambda r: {"decision": "accept"},
         ) as codex:
             thread = await codex.thread_start(approval_policy="on-request")

@@ -63,8 +63,11 @@ def test_two_consumers_of_one_turn_each_see_every_event_once(codex: Codex) -> No
     seen: list[list[str]] = [[], []]
 
     def consume(slot: int) -> None:
-        seen[slot] = [str(e.params_dict.get("delta")) for e in turn.stream(timeout=10)
-                      if e.method == "item/agentMessage/delta"]
+        seen[slot] = [
+            str(e.params_dict.get("delta"))
+            for e in turn.stream(timeout=10)
+            if e.method == "item/agentMessage/delta"
+        ]
 
     workers = [threading.Thread(target=consume, args=(i,)) for i in range(2)]
     for w in workers:

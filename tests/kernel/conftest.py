@@ -76,7 +76,8 @@ class KernelHarness:
 
     def outputs(self, msg_id: str) -> list[Message]:
         return [
-            m for m in self.messages
+            m
+            for m in self.messages
             if m["parent_header"].get("msg_id") == msg_id
             and m["msg_type"] in ("stream", "display_data", "execute_result", "error")
         ]
@@ -105,7 +106,8 @@ class KernelHarness:
 
     def comm_msgs(self, comm_id: str) -> list[Message]:
         return [
-            m for m in self.messages
+            m
+            for m in self.messages
             if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == comm_id
         ]
 
@@ -133,8 +135,10 @@ class KernelHarness:
                 if view in str(m["content"].get("data", {}))
             }
             for m in self.messages:
-                if (m["msg_type"] == "update_display_data"
-                        and m["content"].get("transient", {}).get("display_id") in display_ids):
+                if (
+                    m["msg_type"] == "update_display_data"
+                    and m["content"].get("transient", {}).get("display_id") in display_ids
+                ):
                     return m
             return None
 

@@ -50,14 +50,18 @@ def test_same_thread_cells_queue_behind_each_other(kernel: KernelHarness) -> Non
     first, _ = kernel.execute("%%codex -t same\nDELTAS:20 DELAY_MS:30")
     second, _ = kernel.execute("%%codex -t same\nECHO and then this")
     w2 = kernel.widget_id(second)
-    kernel.wait_for(lambda: "queued behind cell" in str(kernel.header(w2).get("detail")),
-                    what="the queued notice")
+    kernel.wait_for(
+        lambda: "queued behind cell" in str(kernel.header(w2).get("detail")),
+        what="the queued notice",
+    )
     assert final_status(kernel, first) == "completed"
     assert final_status(kernel, second) == "completed"
     first_end = kernel.messages.index(kernel.final_output(first))
     second_left_queue = [
-        i for i, m in enumerate(kernel.messages)
-        if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == w2
+        i
+        for i, m in enumerate(kernel.messages)
+        if m["msg_type"] == "comm_msg"
+        and m["content"]["comm_id"] == w2
         and (m["content"]["data"].get("state") or {}).get("header", {}).get("status")
         not in (None, "queued")
     ]
@@ -77,13 +81,20 @@ def test_an_approval_is_answered_by_its_button(kernel: KernelHarness) -> None:
     widget = kernel.widget_id(cell)
 
     def approval() -> dict | None:
-        return next((b for b in blocks(kernel, widget)
-                     if b.get("kind") == "approval" and b.get("state") == "pending"), None)
+        return next(
+            (
+                b
+                for b in blocks(kernel, widget)
+                if b.get("kind") == "approval" and b.get("state") == "pending"
+            ),
+            None,
+        )
 
     block = kernel.wait_for(approval, what="the approval buttons")
     assert kernel.header(widget)["status"] == "waiting for approval"
-    kernel.send_custom(widget, {"type": "decision", "request": block["request"],
-                                "decision": "accept"})
+    kernel.send_custom(
+        widget, {"type": "decision", "request": block["request"], "decision": "accept"}
+    )
     final = kernel.final_output(cell)
     assert final["content"]["metadata"]["codex_notebook"]["status"] == "completed"
     assert "approved-in-kernel" in final["content"]["data"]["text/markdown"]
@@ -116,6 +127,9 @@ def test_unloading_leaves_no_codex_process_behind(kernel: KernelHarness) -> None
     kernel_process = psutil.Process(kernel.km.provisioner.pid)  # type: ignore[union-attr]
     assert any("app-server" in " ".join(p.cmdline()) for p in kernel_process.children(True))
     kernel.execute("%unload_ext codex_notebook")
-    leftovers = [p for p in kernel_process.children(True) if p.is_running()
-                 and p.status() != psutil.STATUS_ZOMBIE]
+    leftovers = [
+        p
+        for p in kernel_process.children(True)
+        if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    ]
     assert leftovers == []

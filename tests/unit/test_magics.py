@@ -35,7 +35,7 @@ def session() -> NotebookSession:
 @pytest.mark.parametrize(
     ("line", "problem"),
     [
-        ("--sandbox nowhere", "--sandbox 'nowhere' is not a sandbox mode"),
+        ("--sandbox nowhere", "--sandbox 'nowhere' is not a sandbox mode; use read-only"),
         ("--approval always", "--approval 'always' is not a mode"),
         ("--timeout -1", "--timeout must be a positive number"),
         ("--timeout soon", "invalid float value"),

@@ -95,9 +95,7 @@ def test_unclaimed_turns_are_capped_in_number(router: Router) -> None:
     assert router.live_turns() == router_module.MAX_UNCLAIMED_TURNS
 
 
-def test_unclaimed_turn_events_are_capped(
-    router: Router, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_unclaimed_turn_events_are_capped(router: Router, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(router_module, "MAX_UNCLAIMED_EVENTS", 5)
     for i in range(8):
         router.feed(delta("t1", str(i)))

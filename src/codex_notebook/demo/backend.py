@@ -323,7 +323,10 @@ class DemoBackend:
     @property
     def server(self) -> DemoModelServer | DemoServerProcess:
         """The running demo model server."""
-        return self._require(self._server)
+        server = self._server
+        if server is None or self._state is _State.CLOSED:
+            raise RuntimeError(f"DemoBackend is {self._state.value}; use it inside start()/close()")
+        return server
 
     @property
     def base_url(self) -> str:

@@ -22,7 +22,17 @@ from .session import APPROVAL_MODES, NotebookSession, NotebookTurn
 __all__ = ["CodexMagics"]
 
 SANDBOXES = ("read-only", "workspace-write", "full-access")
-SUBCOMMANDS = ("status", "wait", "interrupt", "threads", "new", "config", "restart", "backend", "log")
+SUBCOMMANDS = (
+    "status",
+    "wait",
+    "interrupt",
+    "threads",
+    "new",
+    "config",
+    "restart",
+    "backend",
+    "log",
+)
 CONFIG_KEYS = ("model", "cwd", "sandbox", "approval", "timeout", "thread")
 
 
@@ -33,6 +43,7 @@ class CodexMagics(Magics):
     def __init__(self, shell: Any, session: NotebookSession) -> None:
         super().__init__(shell)
         self.session = session
+        self.ip: Any = shell  # IPython types ``shell`` as optional; ours always has one
 
     @magic_arguments()
     @argument("-t", "--thread", metavar="NAME", help="conversation thread name (default: main)")
@@ -58,9 +69,9 @@ class CodexMagics(Magics):
         prompt = self._interpolate(cell).strip()
         if not prompt:
             raise UsageError("The %%codex cell is empty: write the prompt below the %%codex line.")
-        turn = self.session.start_turn(prompt, options, cell=self.shell.execution_count)
+        turn = self.session.start_turn(prompt, options, cell=self.ip.execution_count)
         if options.output:
-            self.shell.user_ns[options.output] = turn
+            self.ip.user_ns[options.output] = turn
         turn.display = display(turn.widget, display_id=True)
         turn.start()
         if options.wait:
@@ -74,13 +85,10 @@ class CodexMagics(Magics):
         except UsageError as exc:
             raise UsageError(f"{exc}\n\n{_usage()}") from None
         if args.sandbox is not None and args.sandbox not in SANDBOXES:
-            raise UsageError(
-                f"--sandbox {args.sandbox!r} is not a sandbox mode; use one of {', '.join(SANDBOXES)}"
-            )
+            modes = ", ".join(SANDBOXES)
+            raise UsageError(f"--sandbox {args.sandbox!r} is not a sandbox mode; use {modes}")
         if args.approval is not None and args.approval not in APPROVAL_MODES:
-            raise UsageError(
-                f"--approval {args.approval!r} is not a mode; use ask, review or deny"
-            )
+            raise UsageError(f"--approval {args.approval!r} is not a mode; use ask, review or deny")
         if args.timeout is not None and args.timeout <= 0:
             raise UsageError(f"--timeout must be a positive number of seconds, not {args.timeout}")
         if args.output is not None and not args.output.isidentifier():
@@ -108,7 +116,7 @@ class CodexMagics(Magics):
         )
 
     def _resolve_schema(self, name: str) -> type[BaseModel]:
-        obj: Any = self.shell.user_ns
+        obj: Any = self.ip.user_ns
         for i, part in enumerate(name.split(".")):
             try:
                 obj = obj[part] if i == 0 else getattr(obj, part)
@@ -118,7 +126,9 @@ class CodexMagics(Magics):
                     "class first (class Answer(BaseModel): ...)"
                 ) from None
         if not (isinstance(obj, type) and issubclass(obj, BaseModel)):
-            raise UsageError(f"--schema {name!r} is not a pydantic model class (BaseModel subclass)")
+            raise UsageError(
+                f"--schema {name!r} is not a pydantic model class (BaseModel subclass)"
+            )
         return obj
 
     def _interpolate(self, cell: str) -> str:
@@ -128,7 +138,7 @@ class CodexMagics(Magics):
         contains braces).
         """
         try:
-            formatted: str = DollarFormatter().vformat(cell, (), self.shell.user_ns)
+            formatted: str = DollarFormatter().vformat(cell, (), self.ip.user_ns)
         except Exception:
             return cell
         return formatted
@@ -202,8 +212,11 @@ class CodexMagics(Magics):
             (name, thread_id, str(sum(1 for t in self.session.turns if t.thread_name == name)))
             for name, thread_id in sorted(names.items())
         ]
-        _show_table(("name", "codex thread id", "turns this session"), rows,
-                    f"backend: {self.session.backend_name}")
+        _show_table(
+            ("name", "codex thread id", "turns this session"),
+            rows,
+            f"backend: {self.session.backend_name}",
+        )
 
     def _cmd_new(self, rest: Sequence[str]) -> None:
         name = rest[0] if rest else self.session.defaults.thread
@@ -290,13 +303,20 @@ def _tokens(turn: NotebookTurn) -> str:
 
 def _show_table(headers: Sequence[str], rows: Sequence[Sequence[str]], caption: str) -> None:
     head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(c)}</td>" for c in row) + "</tr>"
-        for row in rows
-    ) or f"<tr><td colspan={len(headers)}><em>none yet</em></td></tr>"
+    body = (
+        "".join(
+            "<tr>"
+            + "".join(f"<td style='text-align:left'>{html.escape(c)}</td>" for c in row)
+            + "</tr>"
+            for row in rows
+        )
+        or f"<tr><td colspan={len(headers)}><em>none yet</em></td></tr>"
+    )
     table = f"<table><caption style='text-align:left'>{html.escape(caption)}</caption>"
     table += f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
     lines = [caption, "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     display({"text/html": table, "text/plain": "\n".join(lines)}, raw=True)
@@ -324,5 +344,3 @@ def _wait_interruptibly(
         else:
             print("Stopped waiting; the turns keep running (%codex interrupt stops them).")
         return False
-
-

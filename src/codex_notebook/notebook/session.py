@@ -378,7 +378,9 @@ class NotebookSession:
             if self._client is not None and not self._client.closed:
                 return self._client
             if self._client is not None:
-                self.log.append(f"app-server died; restarting. Last stderr:\n{self._client.stderr_tail()}")
+                self.log.append(
+                    f"app-server died; restarting. Last stderr:\n{self._client.stderr_tail()}"
+                )
                 self._client.close()
                 self._threads.clear()
             if self._backend is None:
@@ -387,8 +389,9 @@ class NotebookSession:
                 )
                 if self._backend.notice:
                     self.log.append(self._backend.notice)
-            self._client = Codex(transport=SubprocessTransport(**self._backend.client_kwargs,
-                                                               nice=AGENT_NICENESS))
+            self._client = Codex(
+                transport=SubprocessTransport(**self._backend.client_kwargs, nice=AGENT_NICENESS)
+            )
             threading.Thread(
                 target=self._drain_notifications,
                 args=(self._client,),
