@@ -108,9 +108,7 @@ EXPECTED: dict[str, Expect] = {
             "table_rows =": ("completed:", "| Try a prompt with | What happens |"),
             "plan = planning": ("Plan(goal='Tidy up sales_2024.csv'",),
             "Markdown(f": ("| 4 | Write the cleaning report | 1 | no |", "**total** | **5**"),
-            'print("sent:"': (
-                "sent: Suggest checks for sales_2024.csv with its 3 columns: region, month, revenue.",
-            ),
+            'print("sent:"': ("sent: Suggest checks for sales_2024.csv with its 3 columns",),
             "waited.done()": ("done already? True", "## Demo answer"),
         },
     ),

@@ -253,7 +253,9 @@ class TextStream:
 
 # --------------------------------------------------------------------------- markdown
 
-_MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+# Raw HTML in model text is shown as text (escaped), never interpreted; nh3 then
+# sanitizes what markdown itself produced, as a second line of defence.
+_MD = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
 
 
 def _render_image(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
