@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +16,11 @@ from tests.fakes import fake_codex_bin
 
 
 @pytest.fixture
-def reader_exceptions(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[BaseException]]:
+def reader_exceptions(monkeypatch: pytest.MonkeyPatch) -> list[BaseException]:
     """Any exception that would kill a thread (the reader above all)."""
     seen: list[BaseException] = []
     monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(args.exc_value))
-    yield seen
+    return seen
 
 
 def test_garbage_lines_do_not_affect_the_turn(
