@@ -44,6 +44,8 @@ PACKAGE = "@openai/codex"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = REPO_ROOT / ".codex-npm"
 NPM_TIMEOUT_S = 900  # the linux-x64 tarball is ~150 MB
+# The lookup should fail in seconds without a registry (npm's default retries take ~70 s).
+FAIL_FAST = ("--fetch-retries=0", "--fetch-timeout=30000")
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")
 
 # (sys.platform, machine) -> (npm platform package, vendor target triple), as in bin/codex.js.
@@ -85,14 +87,14 @@ def resolve_version(spec: str) -> str:
     if VERSION_RE.match(spec):
         return spec
     proc = subprocess.run(
-        [npm(), "view", f"{PACKAGE}@{spec}", "version", "--json"],
+        [npm(), "view", f"{PACKAGE}@{spec}", "version", "--json", *FAIL_FAST],
         capture_output=True,
         text=True,
         timeout=120,
         env=_npm_env(),
     )
     if proc.returncode != 0:
-        raise InstallError(f"`npm view {PACKAGE}@{spec}` failed: {_last_line(proc.stderr)}")
+        raise InstallError(f"`npm view {PACKAGE}@{spec}` failed: {_npm_error(proc)}")
     try:
         found = json.loads(proc.stdout)
     except json.JSONDecodeError as exc:
@@ -104,13 +106,22 @@ def resolve_version(spec: str) -> str:
     return found
 
 
-def _last_line(text: str) -> str:
-    lines = [
-        line
-        for line in text.strip().splitlines()
-        if line.strip() and "Unknown user config" not in line  # harmless npm config noise
-    ]
-    return lines[-1].strip() if lines else "(no output)"
+def _npm_error(proc: subprocess.CompletedProcess[str]) -> str:
+    """npm's own one-line reason: ``--json`` output's summary, else its ``npm error`` lines."""
+    with contextlib.suppress(json.JSONDecodeError, AttributeError, TypeError):
+        error = json.loads(proc.stdout)["error"]
+        return f"{error.get('code', 'error')}: {error['summary']}"
+    code, reasons = "", []
+    for line in proc.stderr.splitlines():
+        if not line.startswith("npm error"):
+            continue
+        text = line[len("npm error") :].strip()
+        if text.startswith("code "):
+            code = text[len("code ") :]
+        elif text and not text.startswith(("A complete log", "at ", "syscall", "errno", "{", "}")):
+            reasons.append(text)
+    reason = reasons[0] if reasons else f"exit status {proc.returncode}"
+    return f"{code}: {reason}" if code else reason
 
 
 def find_binary(prefix: Path) -> Path | None:
@@ -202,7 +213,7 @@ def npm_install(root: Path, version: str) -> Path:
         )
         if proc.returncode != 0:
             raise InstallError(
-                f"`npm install {PACKAGE}@{version}` failed: {_last_line(proc.stderr)}"
+                f"`npm install {PACKAGE}@{version}` failed: {_npm_error(proc)}"
             )
         if find_binary(staging) is None:
             package, triple = target()

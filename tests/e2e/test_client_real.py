@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from codex_notebook import AsyncCodex, Codex, ServerRequest
 from codex_notebook.demo import DemoBackend
+from tests.e2e.conftest import CodexBuild
 
 pytestmark = pytest.mark.e2e
 
@@ -19,14 +20,16 @@ def chunks(n: int) -> str:
 
 
 @pytest.fixture
-def backend() -> Iterator[DemoBackend]:
-    with DemoBackend(approval_policy="never", sandbox_mode="workspace-write") as demo:
+def backend(codex_bin: str) -> Iterator[DemoBackend]:
+    with DemoBackend(
+        codex_bin=codex_bin, approval_policy="never", sandbox_mode="workspace-write"
+    ) as demo:
         yield demo
 
 
 @pytest.fixture
-def codex(backend: DemoBackend) -> Iterator[Codex]:
-    with Codex(env=backend.env(), cwd=backend.workspace) as client:
+def codex(codex_bin: str, backend: DemoBackend) -> Iterator[Codex]:
+    with Codex(codex_bin=codex_bin, env=backend.env(), cwd=backend.workspace) as client:
         yield client
 
 
@@ -39,8 +42,10 @@ def test_one_turn_streams_and_returns_the_final_text(codex: Codex) -> None:
     assert result.usage is not None and result.usage.total_tokens > 0
 
 
-def test_server_version_is_the_pinned_binary(codex: Codex) -> None:
-    assert codex.server_version == "0.163.0"
+def test_server_version_is_the_binary_version(codex: Codex, codex_build: CodexBuild) -> None:
+    assert codex.server_version == codex_build.version
+    if codex_build.kind == "pinned":
+        assert codex.server_version == "0.163.0"
 
 
 def test_four_concurrent_threads_each_get_their_own_text(codex: Codex) -> None:
@@ -74,14 +79,18 @@ def test_shell_tool_call_streams_its_output(codex: Codex) -> None:
         ("cancel", "interrupted", False),
     ],
 )
-def test_approval_decisions(backend: DemoBackend, decision: str, status: str, ran: bool) -> None:
+def test_approval_decisions(
+    codex_bin: str, backend: DemoBackend, decision: str, status: str, ran: bool
+) -> None:
     asked: list[str] = []
 
     def handler(request: ServerRequest) -> dict[str, str]:
         asked.append(request.method)
         return {"decision": decision}
 
-    with Codex(env=backend.env(), cwd=backend.workspace, approval_handler=handler) as codex:
+    with Codex(
+        codex_bin=codex_bin, env=backend.env(), cwd=backend.workspace, approval_handler=handler
+    ) as codex:
         thread = codex.thread_start(approval_policy="on-request")
         result = thread.run("TOOL:echo approved-run ESCALATE", timeout=60)
     assert asked == ["item/commandExecution/requestApproval"]
@@ -90,8 +99,8 @@ def test_approval_decisions(backend: DemoBackend, decision: str, status: str, ra
     assert any("approved-run" in out for out in outputs) is ran
 
 
-def test_approvals_are_declined_by_default(backend: DemoBackend) -> None:
-    with Codex(env=backend.env(), cwd=backend.workspace) as codex:
+def test_approvals_are_declined_by_default(codex_bin: str, backend: DemoBackend) -> None:
+    with Codex(codex_bin=codex_bin, env=backend.env(), cwd=backend.workspace) as codex:
         result = codex.thread_start(approval_policy="on-request").run(
             "TOOL:echo never-runs ESCALATE", timeout=60
         )
@@ -131,9 +140,13 @@ def test_a_conversation_continues_on_the_same_thread(codex: Codex) -> None:
     assert resumed.id == thread.id
 
 
-def test_async_client_runs_turns_concurrently_with_gather(backend: DemoBackend) -> None:
+def test_async_client_runs_turns_concurrently_with_gather(
+    codex_bin: str, backend: DemoBackend
+) -> None:
     async def main() -> list[str]:
-        async with AsyncCodex(env=backend.env(), cwd=backend.workspace) as codex:
+        async with AsyncCodex(
+            codex_bin=codex_bin, env=backend.env(), cwd=backend.workspace
+        ) as codex:
             threads = await asyncio.gather(*(codex.thread_start() for _ in range(4)))
             turns = await asyncio.gather(
                 *(t.turn(f"DELTAS:{5 + i}") for i, t in enumerate(threads))
@@ -151,9 +164,10 @@ def test_async_client_runs_turns_concurrently_with_gather(backend: DemoBackend) 
     assert asyncio.run(asyncio.wait_for(main(), 90)) == [chunks(5 + i) for i in range(4)]
 
 
-def test_async_client_approval_and_interrupt(backend: DemoBackend) -> None:
+def test_async_client_approval_and_interrupt(codex_bin: str, backend: DemoBackend) -> None:
     async def main() -> tuple[str, str]:
         async with AsyncCodex(
+            codex_bin=codex_bin,
             env=backend.env(),
             cwd=backend.workspace,
             approval_handler=lambda r: {"decision": "accept"},

@@ -156,7 +156,8 @@ class KernelHarness:
         try:
             self.kc.stop_channels()
         finally:
-            self.km.shutdown_kernel(now=False)
+            if self.km.has_kernel:  # a test may have shut it down already
+                self.km.shutdown_kernel(now=False)
 
 
 @pytest.fixture

@@ -70,12 +70,18 @@ class CodexMagics(Magics):
         if not prompt:
             raise UsageError("The %%codex cell is empty: write the prompt below the %%codex line.")
         turn = self.session.start_turn(prompt, options, cell=self.ip.execution_count)
-        if options.output:
-            self.ip.user_ns[options.output] = turn
-        turn.display = display(turn.widget, display_id=True)
-        turn.start()
-        if options.wait:
-            _wait_interruptibly([turn], timeout=None, interrupt=True)
+        try:
+            if options.output:
+                self.ip.user_ns[options.output] = turn
+            turn.display = display(turn.widget, display_id=True)
+            turn.start()
+            if options.wait:
+                turn.wait()
+        except KeyboardInterrupt:  # a kernel interrupt, whenever it lands, stops this turn
+            turn.interrupt()
+            turn.start()  # a turn stopped before it started still finishes (and frees its queue)
+            turn.wait(10)
+            print("Interrupted: the turn was stopped.")
         return None
 
     # -- the cell magic ---------------------------------------------------------------
@@ -194,7 +200,11 @@ class CodexMagics(Magics):
         turns = self.session.select(which)
         if not turns and which != "all":
             raise UsageError(f"%codex wait: no turns on thread {which!r}")
-        finished = _wait_interruptibly(turns, timeout=timeout, interrupt=False)
+        try:
+            finished = self.session.wait(turns, timeout)
+        except KeyboardInterrupt:
+            print("Stopped waiting; the turns keep running (%codex interrupt stops them).")
+            return
         if not finished:
             pending = [t for t in turns if not t.done()]
             print(f"%codex wait: {len(pending)} turn(s) still running after {timeout} s")
@@ -320,27 +330,3 @@ def _show_table(headers: Sequence[str], rows: Sequence[Sequence[str]], caption: 
     lines = [caption, "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     display({"text/html": table, "text/plain": "\n".join(lines)}, raw=True)
-
-
-def _wait_interruptibly(
-    turns: Sequence[NotebookTurn], *, timeout: float | None, interrupt: bool
-) -> bool:
-    """Block until the turns end. Ctrl-C (kernel interrupt) stops them if ``interrupt``,
-    else only stops waiting; either way the cell ends cleanly."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    try:
-        for turn in turns:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not turn.wait(remaining):
-                return False
-        return True
-    except KeyboardInterrupt:
-        if interrupt:
-            for turn in turns:
-                turn.interrupt()
-            for turn in turns:
-                turn.wait(10)
-            print("Interrupted: the turn was stopped.")
-        else:
-            print("Stopped waiting; the turns keep running (%codex interrupt stops them).")
-        return False

@@ -175,7 +175,10 @@ class NotebookTurn:
 
     # -- driver -----------------------------------------------------------------------
     def start(self) -> None:
-        self._driver.start()
+        """Start the driver thread (idempotent)."""
+        with self.session._lock:
+            if self._driver.ident is None:
+                self._driver.start()
 
     def _status(self, state: str, detail: str = "") -> None:
         self.state = state
