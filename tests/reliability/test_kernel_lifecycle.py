@@ -42,7 +42,7 @@ def test_kernel_interrupt_during_wait_stops_the_turn_and_ends_the_cell(
     final = kernel.final_output(msg_id)
     assert final["content"]["metadata"]["codex_notebook"]["status"] == "interrupted"
     assert "Interrupted" in kernel.text(msg_id)
-    after, reply = kernel.execute("1 + 1")
+    _, reply = kernel.execute("1 + 1")
     assert reply["status"] == "ok"
 
 
