@@ -32,6 +32,8 @@ from typing import TypeVar
 from codex_notebook.demo.home import check_policy, write_codex_home
 from codex_notebook.demo.script import APPROVAL_COMMAND_ARGV
 from codex_notebook.demo.server import DemoModelServer, DemoServerProcess
+from codex_notebook.errors import BinaryNotFoundError
+from codex_notebook.transport import resolve_codex_bin as _resolve
 
 __all__ = ["DemoBackend", "SandboxProbe", "probe_sandbox", "resolve_codex_bin"]
 
@@ -67,21 +69,11 @@ class SandboxProbe:
 
 
 def resolve_codex_bin(explicit: str | os.PathLike[str] | None = None) -> str | None:
-    """The codex binary: *explicit*, then ``$CODEX_BIN``, the bundled wheel, ``codex`` on PATH."""
-    if explicit is not None:
-        return os.fspath(explicit)
-    from_env = os.environ.get("CODEX_BIN")
-    if from_env:
-        return from_env
+    """The codex binary, found as the client finds it; None if there is none (no probe then)."""
     try:
-        import codex_cli_bin
-
-        bundled = os.fspath(codex_cli_bin.bundled_codex_path())
-        if bundled and os.path.exists(bundled):
-            return str(bundled)
-    except (ImportError, AttributeError, OSError):
-        pass
-    return shutil.which("codex")
+        return _resolve(explicit)
+    except BinaryNotFoundError:
+        return None
 
 
 def probe_sandbox(
