@@ -23,7 +23,7 @@ from .results import TurnResult, collect_result
 from .router import RequestHandler, Router, TurnLog
 from .transport import SubprocessTransport, Transport
 
-__all__ = ["ClientCore", "ClientState", "InputLike"]
+__all__ = ["ClientCore", "ClientState", "InputLike", "TurnCore", "TurnFace"]
 
 CLIENT_NAME = "codex_notebook"
 InputLike = str | Mapping[str, Any] | Sequence[str | Mapping[str, Any]]
@@ -347,3 +347,24 @@ class TurnCore:
 
     def steer_params(self, value: InputLike) -> dict[str, Any]:
         return {"threadId": self.thread_id, "expectedTurnId": self.id, "input": input_items(value)}
+
+
+class TurnFace:
+    """What the sync and async turn handles have in common (no waiting here)."""
+
+    def __init__(self, core: TurnCore) -> None:
+        self._core = core
+        self.id = core.id
+        self.thread_id = core.thread_id
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id} {self._core.state}>"
+
+    def done(self) -> bool:
+        """Whether the turn is over (completed, interrupted, failed, or transport gone)."""
+        return self._core.done
+
+    @property
+    def result(self) -> TurnResult[Any] | None:
+        """The result if the turn is over, else None."""
+        return self._core.result() if self._core.done else None

@@ -20,6 +20,7 @@ from ._core import (
     ClientCore,
     InputLike,
     TurnCore,
+    TurnFace,
     output_model,
     thread_id_of,
     thread_params,
@@ -195,18 +196,12 @@ class AsyncThread:
         return await self._codex.thread_fork(self.id, **overrides)
 
 
-class AsyncTurnHandle:
+class AsyncTurnHandle(TurnFace):
+    """One running (or finished) turn, awaited on the event loop."""
+
     def __init__(self, codex: AsyncCodex, core: TurnCore) -> None:
+        super().__init__(core)
         self._codex = codex
-        self._core = core
-        self.id = core.id
-        self.thread_id = core.thread_id
-
-    def __repr__(self) -> str:
-        return f"<AsyncTurnHandle {self.id} {self._core.state}>"
-
-    def done(self) -> bool:
-        return self._core.done
 
     async def stream(self) -> AsyncIterator[Notification]:
         cursor = self._core.log.cursor()
@@ -228,10 +223,6 @@ class AsyncTurnHandle:
             if batch is None:
                 break
         return self._core.result()
-
-    @property
-    def result(self) -> TurnResult[Any] | None:
-        return self._core.result() if self.done() else None
 
     async def interrupt(self) -> None:
         if not self.done():

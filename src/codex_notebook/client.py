@@ -19,6 +19,7 @@ from ._core import (
     ClientCore,
     InputLike,
     TurnCore,
+    TurnFace,
     output_model,
     thread_id_of,
     thread_params,
@@ -227,20 +228,12 @@ class Thread:
         self._codex.request("thread/name/set", {"threadId": self.id, "name": name})
 
 
-class TurnHandle:
+class TurnHandle(TurnFace):
     """One running (or finished) turn. Every consumer sees every event of it."""
 
     def __init__(self, codex: Codex, core: TurnCore) -> None:
+        super().__init__(core)
         self._codex = codex
-        self._core = core
-        self.id = core.id
-        self.thread_id = core.thread_id
-
-    def __repr__(self) -> str:
-        return f"<TurnHandle {self.id} {self._core.state}>"
-
-    def done(self) -> bool:
-        return self._core.done
 
     def stream(self, *, timeout: float | None = None) -> Iterator[Notification]:
         """This turn's events, from the first, ending after ``turn/completed``.
@@ -271,11 +264,6 @@ class TurnHandle:
                 "call interrupt() to stop it)"
             )
         return self._core.result()
-
-    @property
-    def result(self) -> TurnResult[Any] | None:
-        """The result if the turn is over, else None."""
-        return self._core.result() if self.done() else None
 
     def interrupt(self, *, timeout: float | None = None) -> None:
         """Ask the server to stop this turn; it then completes as ``interrupted``."""

@@ -336,11 +336,9 @@ class Block:
 
 
 @dataclass(eq=False)
-class MessageBlock(Block):
-    """Agent text (``role``: answer / commentary) or a proposed plan (``role="plan"``)."""
+class _MarkdownBlock(Block):
+    """Text that streams in as plain text and is rendered as markdown once final."""
 
-    kind: ClassVar[str] = "message"
-    role: str = "answer"
     text_stream: TextStream = field(default_factory=TextStream)
     final_text: str | None = None
     html: str | None = None
@@ -364,7 +362,6 @@ class MessageBlock(Block):
 
     def trait(self) -> dict[str, Any]:
         data = super().trait()
-        data["role"] = self.role
         if self.final:
             data["html"] = self.html or ""
         else:
@@ -373,39 +370,24 @@ class MessageBlock(Block):
 
 
 @dataclass(eq=False)
-class ReasoningBlock(Block):
+class MessageBlock(_MarkdownBlock):
+    """Agent text (``role``: answer / commentary) or a proposed plan (``role="plan"``)."""
+
+    kind: ClassVar[str] = "message"
+    role: str = "answer"
+
+    def trait(self) -> dict[str, Any]:
+        return {**super().trait(), "role": self.role}
+
+
+@dataclass(eq=False)
+class ReasoningBlock(_MarkdownBlock):
     """The model's reasoning summary (collapsed by default)."""
 
     kind: ClassVar[str] = "reasoning"
-    text_stream: TextStream = field(default_factory=TextStream)
-    final_text: str | None = None
-    html: str | None = None
-
-    @property
-    def stream(self) -> TextStream | None:
-        return None if self.final else self.text_stream
-
-    @property
-    def text(self) -> str:
-        return self.final_text if self.final_text is not None else self.text_stream.text
-
-    @property
-    def visible(self) -> bool:
-        return not self.final or bool(self.text.strip())
-
-    def finalize(self) -> None:
-        if not self.final:
-            self.final = True
-            self.html = render_markdown(self.text)
 
     def trait(self) -> dict[str, Any]:
-        data = super().trait()
-        data["title"] = _reasoning_title(self.text)
-        if self.final:
-            data["html"] = self.html or ""
-        else:
-            data["text"] = self.text_stream.text
-        return data
+        return {**super().trait(), "title": _reasoning_title(self.text)}
 
 
 _BOLD_TITLE_RE = re.compile(r"\*\*([^*\n]{1,120})\*\*")
