@@ -15,7 +15,7 @@ $(BIN)/python:
 
 # Re-install whenever pyproject.toml changes.
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(PIP) install -e '.[test,dev]'
+	$(PIP) install -e '.[test,dev,browser]'
 	touch $@
 
 $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python

@@ -212,9 +212,7 @@ def npm_install(root: Path, version: str) -> Path:
             env=_npm_env(),
         )
         if proc.returncode != 0:
-            raise InstallError(
-                f"`npm install {PACKAGE}@{version}` failed: {_npm_error(proc)}"
-            )
+            raise InstallError(f"`npm install {PACKAGE}@{version}` failed: {_npm_error(proc)}")
         if find_binary(staging) is None:
             package, triple = target()
             raise InstallError(

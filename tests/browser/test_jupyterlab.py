@@ -125,8 +125,11 @@ def write_notebook(lab: Lab, name: str, *cells: str) -> None:
 
 
 def open_notebook(page: Page, lab: Lab, name: str) -> None:
-    """Open ``name`` from a URL and wait until its kernel is ready; hide the file browser."""
-    page.goto(lab.url(f"/lab/tree/{name}"))
+    """Open ``name`` from a URL and wait until its kernel is ready; hide the file browser.
+
+    Each notebook gets a workspace of its own: the default one would reopen the tabs of the
+    tests before."""
+    page.goto(lab.url(f"/lab/workspaces/{Path(name).stem}/tree/{name}"))
     expect(page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first).to_be_visible(
         timeout=KERNEL_START_S
     )
@@ -146,7 +149,8 @@ def open_notebook(page: Page, lab: Lab, name: str) -> None:
 def menu(page: Page, top: str, item: str) -> None:
     """Click a main-menu entry, as a person would (e.g. Run → Run All Cells)."""
     page.locator("#jp-MainMenu").get_by_role("menuitem", name=top, exact=True).click()
-    page.locator(".lm-Menu").get_by_role("menuitem", name=item, exact=True).click()
+    label = page.locator(".lm-Menu-itemLabel").filter(has_text=re.compile(f"^{re.escape(item)}$"))
+    page.locator(".lm-Menu .lm-Menu-item").filter(has=label).click()
 
 
 def code_cell(page: Page, first_line: str) -> Locator:
@@ -261,7 +265,7 @@ def test_concurrency_demo(
         page.wait_for_function(
             """() => {
               const last = window.__cxnSamples.at(-1);
-              return last && ['alpha', 'beta'].every((k) => last[k].len >= 180)
+              return last && ['alpha', 'beta'].every((k) => last[k].len >= 320)
                 || last && ['alpha', 'beta'].some((k) => last[k].status !== 'running');
             }""",
             timeout=TURN_S,
@@ -339,6 +343,9 @@ def test_concurrency_demo(
         expect(page.locator(".cxn")).to_have_count(0)
         expect(page.get_by_text("Error displaying widget")).to_have_count(0)
         expect(page.get_by_text("Loading widget")).to_have_count(0)
+        # JupyterLab starts a fresh kernel for the reopened notebook; it ran nothing, so no
+        # widget state and no codex process exist: what shows is the saved static rendering.
+        assert not lab.app_servers(), describe(lab.app_servers())
 
 
 # ----------------------------------------------------------------------------- approvals

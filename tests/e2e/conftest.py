@@ -54,9 +54,7 @@ class CodexBuild:
 
 def _version_of(path: str) -> str | None:
     try:
-        out = subprocess.run(
-            [path, "--version"], capture_output=True, text=True, timeout=60
-        ).stdout
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     match = re.search(r"(\d+\.\d+\.\d+\S*)", out)
@@ -80,7 +78,9 @@ def pinned_build() -> CodexBuild:
 def npm_build() -> CodexBuild:
     spec = os.environ.get("CODEX_NPM", "latest").strip() or "latest"
     if spec.lower() in ("0", "off", "no", "false"):
-        return CodexBuild("npm", None, None, f"the npm codex build is turned off (CODEX_NPM={spec})")
+        return CodexBuild(
+            "npm", None, None, f"the npm codex build is turned off (CODEX_NPM={spec})"
+        )
     try:
         proc = subprocess.run(
             [sys.executable, str(INSTALL_SCRIPT), "--json", "--spec", spec],

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from pydantic import BaseModel
 
 from codex_notebook import AsyncCodex, Codex, ServerRequest
 from codex_notebook.demo import DemoBackend
-from tests.e2e.conftest import CodexBuild
+
+if TYPE_CHECKING:
+    from tests.e2e.conftest import CodexBuild
 
 pytestmark = pytest.mark.e2e
 
