@@ -66,6 +66,7 @@ CLIENT_RESPONSE_OVERRIDES: dict[str, str] = {
     "account/gatewayOAuth/login": "GatewayOAuthLoginResponse",
     "account/gatewayOAuth/read": "GatewayOAuthReadResponse",
     "account/logout": "LogoutAccountResponse",
+    "account/securitySetup/read": "GetAccountSecuritySetupResponse",  # 0.169+
     "account/workspaceMessages/read": "GetWorkspaceMessagesResponse",
     "config/batchWrite": "ConfigWriteResponse",
     "config/mcpServer/reload": "McpServerRefreshResponse",

@@ -46,6 +46,12 @@ DEFAULT_ROOT = REPO_ROOT / ".codex-npm"
 NPM_TIMEOUT_S = 900  # the linux-x64 tarball is ~150 MB
 # The lookup should fail in seconds without a registry (npm's default retries take ~70 s).
 FAIL_FAST = ("--fetch-retries=0", "--fetch-timeout=30000")
+# The download itself may retry, briefly (npm's defaults back off for over a minute).
+FEW_RETRIES = (
+    "--fetch-retries=1",
+    "--fetch-retry-mintimeout=2000",
+    "--fetch-retry-maxtimeout=10000",
+)
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")
 
 # (sys.platform, machine) -> (npm platform package, vendor target triple), as in bin/codex.js.
@@ -204,6 +210,7 @@ def npm_install(root: Path, version: str) -> Path:
                 "--no-fund",
                 "--no-save",
                 "--loglevel=error",
+                *FEW_RETRIES,
                 f"{PACKAGE}@{version}",
             ],
             capture_output=True,
@@ -249,14 +256,16 @@ def install(spec: str = "latest", root: Path = DEFAULT_ROOT) -> dict[str, object
         )
         return {"path": str(binary), "version": version, "cached": True, "offline": True}
     with locked(root):
-        binary = cached(root, version)
-        was_cached = binary is not None
-        if binary is None:
-            binary = find_binary(npm_install(root, version))
-            assert binary is not None  # npm_install checked it
-            reported = binary_version(binary)
+        found = cached(root, version)
+        was_cached = found is not None
+        if found is None:
+            found = find_binary(npm_install(root, version))
+            if found is None:  # npm_install checked it; keep the promise visible anyway
+                raise InstallError(f"no codex binary in {root / version}")
+            reported = binary_version(found)
             if reported != version:
-                raise InstallError(f"{binary} reports version {reported!r}, expected {version}")
+                raise InstallError(f"{found} reports version {reported!r}, expected {version}")
+        binary = found
     return {"path": str(binary), "version": version, "cached": was_cached, "offline": False}
 
 

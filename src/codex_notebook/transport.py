@@ -72,7 +72,8 @@ def resolve_codex_bin(codex_bin: str | os.PathLike[str] | None = None) -> str:
             candidates.append(("PATH", on_path))
     for where, path in candidates:
         if os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
+            # absolute, so a child started with another cwd= still finds it
+            return os.path.abspath(path) if os.sep in path else path
         if codex_bin is not None or where == "$CODEX_BIN":
             raise BinaryNotFoundError(
                 f"codex binary from {where} is not an executable file: {path!r}. "

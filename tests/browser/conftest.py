@@ -62,11 +62,20 @@ def descendants(pid: int) -> list[psutil.Process]:
 
 
 def is_app_server(proc: psutil.Process) -> bool:
+    """``<codex> app-server`` (whatever the binary is called: ``CODEX_BIN`` may be a wrapper)."""
+    try:
+        return "app-server" in proc.cmdline()
+    except psutil.Error:
+        return False
+
+
+def is_codex_process(proc: psutil.Process) -> bool:
+    """An app-server or the demo model server a kernel started (both outlive a careless kernel)."""
     try:
         cmdline = proc.cmdline()
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+    except psutil.Error:
         return False
-    return "app-server" in cmdline and any("codex" in Path(arg).name for arg in cmdline[:1])
+    return "app-server" in cmdline or "codex_notebook.demo" in cmdline
 
 
 def alive(procs: list[psutil.Process]) -> list[psutil.Process]:
@@ -146,25 +155,29 @@ class Chromium:
 
 @pytest.fixture(scope="module")
 def chromium(chromium_path: str) -> Iterator[Chromium]:
-    """One headless Chromium for the module (playwright gives it a fresh, temporary profile)."""
-    before = {p.pid for p in descendants(os.getpid())}
+    """One headless Chromium for the module (playwright gives it a fresh, temporary profile).
+
+    Afterwards playwright's driver and every process below it (the browser, its renderers)
+    are ended by pid, whatever happened."""
+    me = psutil.Process()
+    before = {p.pid for p in me.children()}
     pw = sync_playwright().start()
-    procs: list[psutil.Process] = []
+    drivers = [p for p in me.children() if p.pid not in before]
+    procs = drivers + [d for driver in drivers for d in descendants(driver.pid)]
     try:
         browser = pw.chromium.launch(
             executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
         )
-        procs = [p for p in descendants(os.getpid()) if p.pid not in before]
+        procs += [d for driver in drivers for d in descendants(driver.pid)]
         yield Chromium(pw, browser, procs)
     finally:
+        procs += [d for driver in drivers for d in descendants(driver.pid)]  # renderers too
         try:
             with contextlib.suppress(Exception):
                 browser.close()
         finally:
             with contextlib.suppress(Exception):
                 pw.stop()
-            if not procs:
-                procs = [p for p in descendants(os.getpid()) if p.pid not in before]
             end_processes(procs)
 
 
@@ -207,9 +220,9 @@ class Lab:
             self.seen.setdefault(proc.pid, proc)
         return found
 
-    def app_servers(self) -> list[psutil.Process]:
+    def codex_processes(self) -> list[psutil.Process]:
         self.remember_descendants()
-        return [p for p in alive(list(self.seen.values())) if is_app_server(p)]
+        return [p for p in alive(list(self.seen.values())) if is_codex_process(p)]
 
     def log_tail(self, chars: int = 3000) -> str:
         try:
@@ -327,15 +340,17 @@ def stop_lab(server: Lab) -> None:
     # The group may still hold a kernel; app-servers and demo servers have their own sessions.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(server.proc.pid, signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(server.log_path, ARTIFACTS / "jupyterlab.log")
     procs = list(server.seen.values())
-    left_app_servers = [p for p in alive(procs) if is_app_server(p)]
-    _, still = psutil.wait_procs(left_app_servers, timeout=10)
-    ended = end_processes(procs)
+    codex = [p for p in alive(procs) if is_codex_process(p)]
+    _, still = psutil.wait_procs(codex, timeout=10)
+    end_processes(procs)
     if still:
         raise AssertionError(
-            "codex app-server processes outlived the JupyterLab shutdown:\n" + describe(still)
+            "codex processes outlived the JupyterLab shutdown:\n" + describe(still)
         )
-    del ended
 
 
 # ----------------------------------------------------------------------------- pages
@@ -363,6 +378,8 @@ def shot(request: pytest.FixtureRequest) -> Callable[[Page, str], Path]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     counter = iter(range(1, 100))
     test = request.node.name.removeprefix("test_")
+    for old in ARTIFACTS.glob(f"{test}-*.png"):  # from an earlier run
+        old.unlink()
 
     def take(page: Page, step: str) -> Path:
         path = ARTIFACTS / f"{test}-{next(counter):02d}-{step}.png"

@@ -107,7 +107,10 @@ def _e2e_deselected(config: pytest.Config) -> bool:
     try:
         from _pytest.mark.expression import Expression
 
-        return not Expression.compile(markexpr).evaluate(lambda name, **_: name == "e2e")
+        def only_e2e(name: str, /, **kwargs: str | int | bool | None) -> bool:
+            return name == "e2e"
+
+        return not Expression.compile(markexpr).evaluate(only_e2e)
     except Exception:
         return False
 

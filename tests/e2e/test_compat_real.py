@@ -134,7 +134,11 @@ def test_unknown_notification_is_routed_by_its_raw_thread_id(
         codex.request(
             "thread/section/move", {"threadId": thread.id, "sectionId": section_id}, timeout=30
         )
-        found = [n for n in codex.notifications(timeout=5) if n.method == NEW_NOTIFICATION]
+        found: list[Notification] = []
+        for note in codex.notifications(timeout=10):
+            if note.method == NEW_NOTIFICATION:
+                found.append(note)
+                break
         assert codex.thread_start().run("DELTAS:1", timeout=30).status == "completed"  # alive
     assert found, f"no {NEW_NOTIFICATION} from codex {codex_version}"
     note = found[0]

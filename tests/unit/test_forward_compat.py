@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from codex_notebook import Notification, ServerRequest, UnknownParams, protocol
 from codex_notebook.protocol import route_ids
-from codex_notebook.results import collect_result
+from codex_notebook.results import TurnResult, collect_result
 from codex_notebook.router import Router
 
 TH = "019b0000-0000-7000-8000-00000000aaaa"
@@ -246,7 +246,7 @@ def test_a_new_item_type_falls_back_and_still_routes(router: Router) -> None:
     events = list(log.cursor())
     assert isinstance(events[0].params, UnknownParams)
     assert events[0].params.raw["item"] == item
-    result = collect_result(TURN, TH, events)
+    result: TurnResult[Any] = collect_result(TURN, TH, events)
     assert result.items == [item]
     assert result.status == "completed"
 

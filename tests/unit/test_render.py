@@ -236,8 +236,8 @@ def test_tool_call_folds_into_command_then_answer() -> None:
 
 def test_approval_accept_folds_into_command_approval_answer() -> None:
     model = replay("approval_accept")
-    assert kinds(model) == ["command", "approval", "message"]
-    approval = model.blocks[1]
+    assert kinds(model) == ["approval", "command", "message"]  # asked before it ran
+    approval = model.blocks[0]
     assert isinstance(approval, ApprovalBlock)
     assert approval.command == "echo needs approval"
     assert approval.reason == "Allow the harness to run this command?"
@@ -247,7 +247,7 @@ def test_approval_accept_folds_into_command_approval_answer() -> None:
 
 def test_approval_decline_shows_the_command_as_declined() -> None:
     model = replay("approval_decline")
-    command, approval, _message = model.blocks
+    approval, command, _message = model.blocks
     assert isinstance(command, CommandBlock)
     assert command.status == "declined"
     assert isinstance(approval, ApprovalBlock)
@@ -257,7 +257,7 @@ def test_approval_decline_shows_the_command_as_declined() -> None:
 def test_approval_cancel_ends_interrupted() -> None:
     model = replay("approval_cancel")
     assert model.status == "interrupted"
-    approval = model.blocks[1]
+    approval = model.blocks[0]
     assert isinstance(approval, ApprovalBlock)
     assert approval.decision == "cancel"
 

@@ -32,6 +32,8 @@ SUBCOMMANDS = (
     "backend",
     "log",
 )
+#: How long ``%codex interrupt`` waits for the stopped turns to finish.
+INTERRUPT_GRACE_S = 5.0
 CONFIG_KEYS = ("model", "cwd", "sandbox", "approval", "timeout", "thread")
 
 
@@ -204,6 +206,8 @@ class CodexMagics(Magics):
         except KeyboardInterrupt:
             print("Stopped waiting; the turns keep running (%codex interrupt stops them).")
             return
+        for turn in turns:
+            turn.republish()
         if not finished:
             pending = [t for t in turns if not t.done()]
             print(f"%codex wait: {len(pending)} turn(s) still running after {timeout} s")
@@ -213,10 +217,15 @@ class CodexMagics(Magics):
         turns = [t for t in self.session.select(which) if not t.done()]
         for turn in turns:
             turn.interrupt()
+        if self.session.wait(turns, INTERRUPT_GRACE_S):  # they end within ~10 ms normally
+            for turn in turns:
+                turn.republish()
         print(f"interrupted {len(turns)} turn(s)")
 
     def _cmd_threads(self, rest: Sequence[str]) -> None:
         names = self.session.threads()
+        for turn in self.session.turns:  # names whose first turn is still starting
+            names.setdefault(turn.thread_name, turn.thread_id or "(starting)")
         rows = [
             (name, thread_id, str(sum(1 for t in self.session.turns if t.thread_name == name)))
             for name, thread_id in sorted(names.items())

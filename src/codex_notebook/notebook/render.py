@@ -355,10 +355,15 @@ class _MarkdownBlock(Block):
     def visible(self) -> bool:
         return not self.final or bool(self.text.strip())
 
+    @property
+    def source(self) -> str:
+        """The markdown this block renders (its text, unless a subclass frames it)."""
+        return self.text
+
     def finalize(self) -> None:
         if not self.final:
             self.final = True
-            self.html = render_markdown(self.text)
+            self.html = render_markdown(self.source)
 
     def trait(self) -> dict[str, Any]:
         data = super().trait()
@@ -375,6 +380,13 @@ class MessageBlock(_MarkdownBlock):
 
     kind: ClassVar[str] = "message"
     role: str = "answer"
+    language: str | None = None  # e.g. "json" for a structured-output answer: shown as code
+
+    @property
+    def source(self) -> str:
+        if self.language:
+            return f"```{self.language}\n{self.text.strip()}\n```"
+        return self.text
 
     def trait(self) -> dict[str, Any]:
         return {**super().trait(), "role": self.role}
@@ -819,6 +831,7 @@ class TranscriptModel:
         self.error: str | None = None
         self.duration_ms: int | None = None
         self.rerouted_to: str | None = None
+        self.answer_language: str | None = None  # set for structured output, e.g. "json"
         self.changed = True
 
     # -- reading
@@ -938,8 +951,15 @@ class TranscriptModel:
         self._seq += 1
         return f"{prefix}-{self._seq}"
 
-    def _add(self, block: Block) -> Block:
-        self._blocks[block.id] = block
+    def _add(self, block: Block, before: str | None = None) -> Block:
+        """Append a block, or put it just before block ``before`` when that exists."""
+        if before in self._blocks and block.id not in self._blocks:
+            blocks = list(self._blocks.items())
+            at = next(i for i, (key, _) in enumerate(blocks) if key == before)
+            blocks.insert(at, (block.id, block))
+            self._blocks = dict(blocks)
+        else:
+            self._blocks[block.id] = block
         self.changed = True
         return block
 
@@ -1009,7 +1029,7 @@ class TranscriptModel:
                 block.details = "\n".join(str(path) for path in changes)
         elif request.method == PERMISSIONS_APPROVAL:
             block.details = _describe_permissions(params.get("permissions"))
-        self._add(block)
+        self._add(block, before=_str(params.get("itemId")) or None)  # asked before it ran
 
     def _unsupported(self, item: dict[str, Any]) -> None:
         item_type = _str(item.get("type")) or "?"
@@ -1022,7 +1042,8 @@ class TranscriptModel:
     def _message(self, item_id: str, role: str = "answer") -> MessageBlock:
         block = self._blocks.get(item_id)
         if not isinstance(block, MessageBlock):
-            block = MessageBlock(item_id, role=role)
+            language = self.answer_language if role == "answer" else None
+            block = MessageBlock(item_id, role=role, language=language)
             self._add(block)
         return block
 
@@ -1568,7 +1589,7 @@ def _hidden_note(hidden: int) -> str:
 
 def _block_html(block: Block, model: TranscriptModel) -> str:
     if isinstance(block, MessageBlock):
-        body = _style_markdown(block.html or render_markdown(block.text))
+        body = _style_markdown(block.html or render_markdown(block.source))
         if block.role == "plan":
             return (
                 f'<div style="{_S_ROW}"><div style="{_S_MUTED};font-size:12px">Proposed plan</div>'
@@ -1578,7 +1599,7 @@ def _block_html(block: Block, model: TranscriptModel) -> str:
         return f'<div style="{style}">{body}</div>'
     if isinstance(block, ReasoningBlock):
         title = _reasoning_title(block.text) or "Reasoning"
-        body = _style_markdown(block.html or render_markdown(block.text))
+        body = _style_markdown(block.html or render_markdown(block.source))
         return (
             f'<details style="{_S_ROW};{_S_MUTED}"><summary style="{_S_SUMMARY}">💭 '
             f"{_E(title)}</summary>{body}</details>"
@@ -1837,6 +1858,8 @@ def _md_inline_code(text: str) -> str:
 
 def _block_markdown(block: Block, model: TranscriptModel) -> str:
     if isinstance(block, MessageBlock):
+        if block.language:
+            return block.source
         text = _escape_html_in_markdown(block.text.strip())
         if block.role == "plan":
             return "**Proposed plan**\n\n" + text

@@ -104,6 +104,7 @@ class NotebookTurn:
         self._stop = threading.Event()
         self._done = threading.Event()
         self._pending: dict[Any, ServerRequest] = {}
+        self._final: dict[str, str] | None = None
         self.display: Any = None
         self.view = TurnView(
             thread_name=options.thread,
@@ -112,6 +113,7 @@ class NotebookTurn:
             model=options.model,
             on_stop=self.interrupt,
             on_decision=self._decide,
+            answer_language="json" if options.schema is not None else None,
         )
         self._driver = threading.Thread(
             target=self._drive, name=f"codex-turn-{number}", daemon=True
@@ -273,12 +275,24 @@ class NotebookTurn:
 
     def _publish(self, bundle: dict[str, str] | None) -> None:
         """Replace the live widget by the static rendering, with provenance metadata."""
+        self._final = bundle
         if self.display is None or bundle is None:
             return
         try:
             self.display.update(bundle, raw=True, metadata=self.provenance())
         except Exception:
             log.exception("codex_notebook: could not publish the final rendering")
+
+    def republish(self) -> None:
+        """Send the final rendering again, from the cell running now.
+
+        An update sent from the driver thread belongs to whichever cell ran
+        last; headless runners (nbclient, nbconvert) drop it if that cell had
+        already finished.  ``%codex wait`` calls this so the rendering surely
+        lands in the saved notebook; replacing by display id is idempotent.
+        """
+        if self._done.is_set():
+            self._publish(self._final)
 
     def provenance(self) -> dict[str, Any]:
         result = self._result

@@ -104,6 +104,7 @@ class TurnView:
         on_stop: Callable[[], None] | None = None,
         on_decision: Callable[[ServerRequest, str], None] | None = None,
         clock: Callable[[], float] = time.time,
+        answer_language: str | None = None,
     ) -> None:
         self.thread_name = thread_name
         self.prompt = prompt
@@ -115,6 +116,7 @@ class TurnView:
         self._lock = threading.RLock()  # the model and header state
         self._send_lock = threading.Lock()  # one sender at a time: flush vs. a sync reply
         self._model = TranscriptModel()
+        self._model.answer_language = answer_language  # "json" for structured output
         self._status = "starting"
         self._detail = ""
         self._notice = ""
