@@ -187,3 +187,40 @@ def _pending_request(turn: NotebookTurn) -> ServerRequest:
             turn.session._wait_until(lambda: turn.state == "waiting for approval", timeout=10)
             return event
     raise AssertionError("no server request")
+
+
+class _RecordingDisplay:
+    """Stands in for IPython's DisplayHandle: records every update."""
+
+    def __init__(self) -> None:
+        self.updates: list[dict[str, str]] = []
+
+    def update(self, bundle: dict[str, str], **_: object) -> None:
+        self.updates.append(bundle)
+
+
+def test_the_final_rendering_replaces_the_widget_and_can_be_resent(
+    session: NotebookSession,
+) -> None:
+    turn = session.start_turn("DELTAS:2", session.with_defaults())
+    turn.display = _RecordingDisplay()
+    turn.start()
+    turn.result(10)
+    display = turn.display
+    assert len(display.updates) == 1
+    assert "text/html" in display.updates[0]
+    assert "application/vnd.jupyter.widget-view+json" not in display.updates[0]
+    turn.republish()  # what %codex wait does, from the cell running now
+    assert display.updates == [display.updates[0]] * 2
+
+
+def test_structured_answers_render_as_json_code(session: NotebookSession) -> None:
+    from pydantic import BaseModel
+
+    class Answer(BaseModel):
+        n: int
+
+    turn = session.start_turn('JSON:{"n":1}', session.with_defaults(schema=Answer))
+    turn.start()
+    assert turn.result(10).parsed == Answer(n=1)
+    assert '```json\n{"n":1}\n```' in turn.view.static_bundle()["text/markdown"]
