@@ -93,6 +93,14 @@ def test_new_starts_a_fresh_thread_without_queueing(session: NotebookSession) ->
     first.interrupt()
 
 
+def test_a_stopped_turn_says_it_was_stopped_from_the_notebook(session: NotebookSession) -> None:
+    turn = start(session, "HANG DELTAS:1")
+    _wait_running(turn)
+    turn.interrupt()
+    assert turn.result(10).status == "interrupted"
+    assert turn.widget.header["detail"] == "stopped from the notebook"
+
+
 def test_timeout_interrupts_the_turn(session: NotebookSession) -> None:
     turn = start(session, "HANG DELTAS:1", timeout=0.3)
     assert turn.result(10).status == "interrupted"

@@ -254,12 +254,17 @@ def _fence(body: str, info: str = "text") -> str:
     return f"{fence}{info}\n{body}{fence}\n"
 
 
-def markdown_answer(prompt: str) -> str:
-    """The default demo answer: a heading, the prompt quoted, a table and a code block."""
+def _quoted_prompt(prompt: str) -> str:
+    """The prompt's first line as a markdown quote (so each answer shows what it answers)."""
     first_line = next((line.strip() for line in prompt.splitlines() if line.strip()), "")
     if len(first_line) > 120:
         first_line = first_line[:117] + "..."
-    asked = f"> {first_line}\n\n" if first_line else ""
+    return f"> {first_line}\n\n" if first_line else ""
+
+
+def markdown_answer(prompt: str) -> str:
+    """The default demo answer: a heading, the prompt quoted, a table and a code block."""
+    asked = _quoted_prompt(prompt)
     code = (
         "def fibonacci(n: int) -> list[int]:\n"
         '    """The first n Fibonacci numbers."""\n'
@@ -292,6 +297,7 @@ def markdown_answer(prompt: str) -> str:
 def _slow_markdown(prompt: str) -> str:
     paragraphs = [
         "## A slow answer\n\n",
+        _quoted_prompt(prompt),
         "This answer streams word by word with a pause between words, the way a large model "
         "thinks out loud. While it runs, the notebook kernel stays free: start another cell "
         "on a different thread name and both answers stream at the same time.\n\n",

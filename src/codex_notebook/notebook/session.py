@@ -203,6 +203,8 @@ class NotebookTurn:
             result = handle.run(0)
             self._result = result
             self.state = result.status
+            if result.status == "interrupted" and self._stop.is_set():
+                self.view.set_status("interrupted", "stopped from the notebook")
             bundle = self.view.finish(result)
         except BaseException as exc:  # report everything in the cell; never kill the thread
             self.error = exc

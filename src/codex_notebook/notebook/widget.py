@@ -229,7 +229,8 @@ class TurnView:
                     status = status or "error"
             model.finalize()
             self._stopping = False
-            self._set_status(status if status in TERMINAL_STATUSES else "interrupted")
+            final = status if status in TERMINAL_STATUSES else "interrupted"
+            self._set_status(final, self._detail if final == self._status else "")
         self.flush()
         return self.static_bundle()
 

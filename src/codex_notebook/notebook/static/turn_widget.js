@@ -615,7 +615,7 @@ function render({ model, el }) {
     waiting.hidden = ended || st !== "waiting for approval";
     waiting.textContent = pending > 1
       ? `Waiting for you: ${pending} approvals below.`
-      : "Waiting for you: approve or decline below.";
+      : "Waiting for your decision below.";
     tickElapsed();
     renderPlaceholder();
   }
