@@ -23,7 +23,7 @@ from .results import TurnResult, collect_result
 from .router import RequestHandler, Router, TurnLog
 from .transport import SubprocessTransport, Transport
 
-__all__ = ["ClientCore", "ClientState", "InputLike", "TurnCore", "TurnFace"]
+__all__ = ["ClientCore", "ClientFace", "ClientState", "InputLike", "TurnCore", "TurnFace"]
 
 CLIENT_NAME = "codex_notebook"
 InputLike = str | Mapping[str, Any] | Sequence[str | Mapping[str, Any]]
@@ -347,6 +347,45 @@ class TurnCore:
 
     def steer_params(self, value: InputLike) -> dict[str, Any]:
         return {"threadId": self.thread_id, "expectedTurnId": self.id, "input": input_items(value)}
+
+
+class ClientFace:
+    """What the sync and async clients expose in common (no waiting here)."""
+
+    _core: ClientCore
+
+    @property
+    def closed(self) -> bool:
+        """True once the server is gone or the client was closed; new calls then fail."""
+        return self._core.router.error is not None
+
+    @property
+    def server_version(self) -> str | None:
+        """The codex version the server reported in ``initialize`` (e.g. ``"0.163.0"``)."""
+        return self._core.server_version
+
+    @property
+    def user_agent(self) -> str:
+        return self._core.user_agent
+
+    @property
+    def init_info(self) -> dict[str, Any]:
+        """The whole ``initialize`` result (userAgent, codexHome, platform...)."""
+        return dict(self._core.init_result)
+
+    @property
+    def pid(self) -> int | None:
+        """The app-server's process id (None for non-process transports)."""
+        return getattr(self._core.transport, "pid", None)
+
+    def stderr_tail(self) -> str:
+        """The last lines the server wrote to stderr, secrets redacted."""
+        return self._core.transport.stderr_tail()
+
+    @property
+    def router(self) -> Router:
+        """The message router (diagnostics: live turn count, dropped and malformed counters)."""
+        return self._core.router
 
 
 class TurnFace:

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from ._core import (
     ClientCore,
+    ClientFace,
     InputLike,
     TurnCore,
     TurnFace,
@@ -36,7 +37,7 @@ from .transport import Transport
 __all__ = ["AsyncCodex", "AsyncThread", "AsyncTurnHandle"]
 
 
-class AsyncCodex:
+class AsyncCodex(ClientFace):
     """Asyncio face of one ``codex app-server`` process.
 
     ``async with AsyncCodex() as codex:`` or ``codex = await AsyncCodex().start()``.
@@ -85,21 +86,6 @@ class AsyncCodex:
     async def close(self) -> None:
         """Stop the server (the blocking part runs in a thread so the loop stays free)."""
         await asyncio.to_thread(self._core.close)
-
-    @property
-    def closed(self) -> bool:
-        return self._core.router.error is not None
-
-    @property
-    def server_version(self) -> str | None:
-        return self._core.server_version
-
-    @property
-    def user_agent(self) -> str:
-        return self._core.user_agent
-
-    def stderr_tail(self) -> str:
-        return self._core.transport.stderr_tail()
 
     async def request(self, method: str, params: Any = None) -> Any:
         self._core.check_open()

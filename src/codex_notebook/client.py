@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from ._core import (
     ClientCore,
+    ClientFace,
     InputLike,
     TurnCore,
     TurnFace,
@@ -39,7 +40,7 @@ REQUEST_TIMEOUT_S = 120.0
 STARTUP_TIMEOUT_S = 60.0
 
 
-class Codex:
+class Codex(ClientFace):
     """One ``codex app-server`` process and everything routed through it.
 
     Spawns and initializes on construction; use as a context manager or call
@@ -90,37 +91,6 @@ class Codex:
     def close(self) -> None:
         """Stop the app-server and release every waiter. Idempotent, any thread."""
         self._core.close()
-
-    @property
-    def closed(self) -> bool:
-        return self._core.router.error is not None
-
-    @property
-    def server_version(self) -> str | None:
-        """The codex version the server reported in ``initialize`` (e.g. ``"0.163.0"``)."""
-        return self._core.server_version
-
-    @property
-    def user_agent(self) -> str:
-        return self._core.user_agent
-
-    @property
-    def init_info(self) -> dict[str, Any]:
-        """The whole ``initialize`` result (userAgent, codexHome, platform...)."""
-        return dict(self._core.init_result)
-
-    @property
-    def pid(self) -> int | None:
-        return getattr(self._core.transport, "pid", None)
-
-    def stderr_tail(self) -> str:
-        """The last lines the server wrote to stderr, secrets redacted."""
-        return self._core.transport.stderr_tail()
-
-    @property
-    def router(self) -> Any:
-        """The message router (for diagnostics: live turn count, dropped counters)."""
-        return self._core.router
 
     # -- requests ---------------------------------------------------------------------
     def _wait(self, future: Future[Any], timeout: float | None, what: str) -> Any:

@@ -50,6 +50,7 @@ Waker = Callable[[], None]
 #: and how long they live after completing / after their first event.
 MAX_UNCLAIMED_TURNS = 64
 MAX_UNCLAIMED_EVENTS = 20_000
+UNCLAIMED_UNCAPPED_S = 5.0
 UNCLAIMED_GRACE_S = 30.0
 UNCLAIMED_EXPIRY_S = 600.0
 #: Global channel capacity (drop-oldest beyond it).
@@ -154,8 +155,8 @@ class TurnLog(_Waitable):
     def append(self, event: Notification, *, cap: int | None = None) -> None:
         """Reader thread. The hottest function: keep it lean."""
         with self._lock:
-            if cap is not None and len(self.events) >= cap:
-                self.dropped += 1
+            if cap is not None and len(self.events) >= cap and event.method != "turn/completed":
+                self.dropped += 1  # the end is always kept: a consumer must never wait forever
                 return
             self.events.append(event)
             if event.method == "turn/completed":
@@ -390,6 +391,12 @@ class Router:
             self._unclaimed.pop(turn_id, None)
             if turn_log.finished:
                 self._release(turn_log)
+        if turn_log.dropped:
+            log.warning(
+                "codex_notebook: turn %s was claimed late; %d of its events were dropped",
+                turn_id,
+                turn_log.dropped,
+            )
         with turn_log._cond:
             if handler is not None:
                 turn_log.handler = handler
@@ -504,11 +511,20 @@ class Router:
                 self._lines += 1
                 if self._lines % 1024 == 0:
                     self._expire_unclaimed()
-        turn_log.append(event, cap=None if turn_log.claimed else MAX_UNCLAIMED_EVENTS)
+        turn_log.append(event, cap=self._cap(turn_log))
         self._dirty.add(turn_log)
         if turn_log.completed and turn_log.claimed:
             with self._lock:
                 self._release(turn_log)
+
+    @staticmethod
+    def _cap(turn_log: TurnLog) -> int | None:
+        """How many events an unclaimed log may hold.  Unbounded for its first seconds:
+        the ``turn/start`` response, and so the claim, is normally ms away, but a fast
+        server can stream thousands of events before the claimer gets to run."""
+        if turn_log.claimed or time.monotonic() - turn_log.created_at < UNCLAIMED_UNCAPPED_S:
+            return None
+        return MAX_UNCLAIMED_EVENTS
 
     def _malformed(self, line: bytes, why: str) -> None:
         self.malformed += 1

@@ -139,7 +139,7 @@ class SubprocessTransport:
     def start(self, sink: LineSink) -> None:
         try:
             self._proc = subprocess.Popen(
-                self.argv,
+                _niced(self.argv, self._nice),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -150,8 +150,6 @@ class SubprocessTransport:
             )
         except OSError as exc:
             raise BinaryNotFoundError(f"could not start {self.binary!r}: {exc}") from exc
-        if self._nice:
-            _lower_priority(self._proc.pid, self._nice)
         self._stderr_thread = threading.Thread(
             target=self._drain_stderr, name="codex-stderr", daemon=True
         )
@@ -258,11 +256,15 @@ class SubprocessTransport:
 READ_SIZE = 1 << 16
 
 
-def _lower_priority(pid: int, increment: int) -> None:
-    """Make a child yield the CPU to us under contention (best effort, POSIX only)."""
-    with contextlib.suppress(OSError, AttributeError):
-        current = os.getpriority(os.PRIO_PROCESS, pid)
-        os.setpriority(os.PRIO_PROCESS, pid, min(19, current + increment))
+def _niced(argv: list[str], niceness: int) -> list[str]:
+    """Run ``argv`` at a lower CPU priority, so the kernel wins under contention.
+
+    Through ``nice(1)``, so the niceness is set before exec and every thread
+    (and every command the agent runs) inherits it; renicing the pid after
+    the fact would miss the threads a multi-threaded server already started.
+    """
+    nice = shutil.which("nice") if niceness > 0 else None
+    return [nice, "-n", str(niceness), *argv] if nice else argv
 
 
 def _read_lines(fd: int) -> Iterator[list[bytes]]:

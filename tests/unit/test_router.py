@@ -97,11 +97,34 @@ def test_unclaimed_turns_are_capped_in_number(router: Router) -> None:
 
 def test_unclaimed_turn_events_are_capped(router: Router, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(router_module, "MAX_UNCLAIMED_EVENTS", 5)
+    monkeypatch.setattr(router_module, "UNCLAIMED_UNCAPPED_S", 0.0)
     for i in range(8):
         router.feed(delta("t1", str(i)))
     log = router.claim("t1", "th")
     assert len(log.events) == 5
     assert log.dropped == 3
+
+
+def test_a_fresh_unclaimed_turn_is_not_capped(
+    router: Router, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(router_module, "MAX_UNCLAIMED_EVENTS", 5)
+    for i in range(8):
+        router.feed(delta("t1", str(i)))
+    assert len(router.claim("t1", "th").events) == 8
+
+
+def test_the_end_of_a_capped_unclaimed_turn_is_always_kept(
+    router: Router, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(router_module, "MAX_UNCLAIMED_EVENTS", 2)
+    monkeypatch.setattr(router_module, "UNCLAIMED_UNCAPPED_S", 0.0)
+    for i in range(4):
+        router.feed(delta("t1", str(i)))
+    router.feed(completed("t1"))
+    log = router.claim("t1", "th")
+    assert [e.method for e in log.cursor()][-1] == "turn/completed"
+    assert log.dropped == 2
 
 
 def test_global_channel_drops_oldest_and_counts(sent: list[dict[str, Any]]) -> None:

@@ -454,8 +454,6 @@ class DemoServerProcess:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
             )
-            with contextlib.suppress(OSError, AttributeError):  # a remote model's stand-in:
-                os.setpriority(os.PRIO_PROCESS, proc.pid, 5)  # never ahead of the kernel
             self._proc = proc
         stdout = proc.stdout
         assert stdout is not None
@@ -525,7 +523,10 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description="codex-notebook's demo model server")
     parser.add_argument("--workspace", default=None)
+    parser.add_argument("--nice", type=int, default=10, help="lower our CPU priority by this")
     args = parser.parse_args(argv)
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(args.nice)  # a remote model's stand-in: never ahead of the notebook kernel
     with DemoModelServer(workspace=args.workspace) as server:
         sys.stdout.write(f"PORT {server.port}\n")
         sys.stdout.flush()

@@ -20,7 +20,7 @@ import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import nh3
 from markdown_it import MarkdownIt
@@ -810,6 +810,9 @@ _LEGACY_TO_DECISION = {
 }
 
 
+_B = TypeVar("_B", bound=Block)
+
+
 class TranscriptModel:
     """A turn's events folded into ordered blocks.  Not thread-safe: guard it.
 
@@ -1039,34 +1042,26 @@ class TranscriptModel:
                 LineBlock(item_id, icon="·", label="unsupported item", text=item_type, final=True)
             )
 
-    def _message(self, item_id: str, role: str = "answer") -> MessageBlock:
+    def _block(self, item_id: str, kind: type[_B], **fields: Any) -> _B:
+        """The block for an item, created (with ``fields``) on first sight."""
         block = self._blocks.get(item_id)
-        if not isinstance(block, MessageBlock):
-            language = self.answer_language if role == "answer" else None
-            block = MessageBlock(item_id, role=role, language=language)
+        if not isinstance(block, kind):
+            block = kind(item_id, **fields)
             self._add(block)
         return block
+
+    def _message(self, item_id: str, role: str = "answer") -> MessageBlock:
+        language = self.answer_language if role == "answer" else None
+        return self._block(item_id, MessageBlock, role=role, language=language)
 
     def _reasoning(self, item_id: str) -> ReasoningBlock:
-        block = self._blocks.get(item_id)
-        if not isinstance(block, ReasoningBlock):
-            block = ReasoningBlock(item_id)
-            self._add(block)
-        return block
+        return self._block(item_id, ReasoningBlock)
 
     def _command(self, item_id: str) -> CommandBlock:
-        block = self._blocks.get(item_id)
-        if not isinstance(block, CommandBlock):
-            block = CommandBlock(item_id)
-            self._add(block)
-        return block
+        return self._block(item_id, CommandBlock)
 
     def _file_change(self, item_id: str) -> FileChangeBlock:
-        block = self._blocks.get(item_id)
-        if not isinstance(block, FileChangeBlock):
-            block = FileChangeBlock(item_id)
-            self._add(block)
-        return block
+        return self._block(item_id, FileChangeBlock)
 
     # item/started and item/completed
 

@@ -39,7 +39,7 @@ log = logging.getLogger("codex_notebook")
 #: How often a live widget is updated (seconds between flushes).
 FLUSH_INTERVAL_S = 1 / 15
 #: The agent yields the CPU to the kernel under contention: cells stay snappy while turns stream.
-AGENT_NICENESS = 5
+AGENT_NICENESS = 10
 #: How many finished turns ``%codex status`` remembers.
 HISTORY = 200
 
