@@ -86,7 +86,10 @@ def main() -> None:
             n,
             _drive(codex, n, "DELTAS:500 DELAY_MS:2", paced),
         )
-    with DemoBackend() as demo, Codex(env=demo.env(), cwd=demo.workspace) as codex:
+    with (
+        DemoBackend(server_process=True) as demo,
+        Codex(env=demo.env(), cwd=demo.workspace) as codex,
+    ):
         n = args.real
         expected = "".join(deltas_text(5000))
         _report(

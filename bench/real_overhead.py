@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=1000)
     args = parser.parse_args()
     print(f"real binary overhead: codex {resolve_codex_bin()}, {machine()}")
-    with DemoBackend() as backend:
+    with DemoBackend(server_process=True) as backend:
         for deltas in args.deltas:
             bare: list[float] = []
             ours: list[float] = []

@@ -20,6 +20,10 @@ from codex_notebook.demo import DemoBackend
 from codex_notebook.router import TurnLog
 
 
+#: Turns run before the "before" figures: the global channel (1,000 items) is full by then.
+WARMUP = 300
+
+
 def _live() -> dict[str, int]:
     gc.collect()
     kinds = {"TurnLog": TurnLog, "TurnHandle": TurnHandle, "Notification": Notification}
@@ -33,7 +37,8 @@ def _live() -> dict[str, int]:
 
 def soak(label: str, codex: Codex, turns: int, prompt: str) -> None:
     thread = codex.thread_start()
-    thread.run(prompt, timeout=60)
+    for _ in range(WARMUP):  # fills the bounded global channel and the allocator's pools
+        thread.run(prompt, timeout=60)
     process = psutil.Process()
     rss0, live0 = process.memory_info().rss, _live()
     started = time.perf_counter()
@@ -63,7 +68,10 @@ def main() -> None:
     with Codex(codex_bin=fake_bin()) as codex:
         soak("fake server", codex, args.turns, "DELTAS:20")
     if args.real:
-        with DemoBackend() as demo, Codex(env=demo.env(), cwd=demo.workspace) as codex:
+        with (
+            DemoBackend(server_process=True) as demo,
+            Codex(env=demo.env(), cwd=demo.workspace) as codex,
+        ):
             soak("real codex + demo model", codex, args.real, "DELTAS:20")
 
 

@@ -223,8 +223,7 @@ class TurnHandle(TurnFace):
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the turn is over (or the transport died). False on timeout."""
-        turn_log = self._core.log
-        return turn_log.wait_until(lambda: turn_log.finished, timeout)
+        return self._core.log.done.wait(timeout)  # woken once, at the end
 
     def run(self, timeout: float | None = None) -> TurnResult[Any]:
         """Wait for the end and return the result (the same object every time)."""
