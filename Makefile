@@ -7,26 +7,34 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck unit bench protocol clean
+.PHONY: demo test lint typecheck unit bench protocol clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 
-# Re-install whenever pyproject.toml changes.
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+# Re-install whenever the dependencies or the installed kernelspec change.
+$(VENV)/.installed-test: pyproject.toml extension/kernels/codex-python3/kernel.json | $(BIN)/python
 	$(PIP) install -e '.[test,dev,browser]'
 	touch $@
 
-$(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-demo: pyproject.toml extension/kernels/codex-python3/kernel.json | $(BIN)/python
 	$(PIP) install -e '.[demo]'
 	touch $@
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 notebooks/quickstart.ipynb
 
-test: $(VENV)/.installed-test lint typecheck
+test: $(VENV)/.installed-test chromium lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Debian's Chromium for the browser tests (playwright cannot download browsers here).
+# Without root/apt the browser tests report themselves skipped, with the reason.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "chromium is not installed: the browser tests will be skipped"; fi; }
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests scripts bench
