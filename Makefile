@@ -23,7 +23,7 @@ $(VENV)/.installed-demo: pyproject.toml extension/kernels/codex-python3/kernel.j
 	touch $@
 
 demo: $(VENV)/.installed-demo
-	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 notebooks/quickstart.ipynb
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.allow_root=True notebooks/quickstart.ipynb
 
 test: $(VENV)/.installed-test chromium lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
