@@ -232,3 +232,14 @@ def test_structured_answers_render_as_json_code(session: NotebookSession) -> Non
     turn.start()
     assert turn.result(10).parsed == Answer(n=1)
     assert '```json\n{"n":1}\n```' in turn.view.static_bundle()["text/markdown"]
+
+
+def test_the_backend_notice_is_shown_in_every_widget(
+    session: NotebookSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session.client()
+    assert session._backend is not None
+    monkeypatch.setattr(session._backend, "notice", "Sandbox unavailable: running unsandboxed.")
+    turn = start(session, "DELTAS:1")
+    turn.result(10)
+    assert turn.widget.header["notice"] == "Sandbox unavailable: running unsandboxed."

@@ -232,8 +232,9 @@ class NotebookTurn:
     def _start(self) -> TurnHandle:
         client = self.session.client()
         thread, notice = self.session.thread_for(self.options)
-        if notice:
-            self.view.set_notice(notice)
+        notices = [n for n in (self.session.backend_notice, notice) if n]
+        if notices:  # e.g. the demo's sandbox fallback, a conversation that could not resume
+            self.view.set_notice(" ".join(notices))
         self.thread_id = thread.id
         opts = self.options
         handle = thread.turn(
