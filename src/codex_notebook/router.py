@@ -144,9 +144,8 @@ class TurnLog(_Waitable):
         self.dropped = 0
         self.handler: RequestHandler | None = None
         self.pending_requests: list[ServerRequest] = []
-        self.done = (
-            threading.Event()
-        )  # set once finished: lets a reader sleep without spurious wakes
+        # set once finished: lets a reader sleep until the end without waking per event
+        self.done = threading.Event()
 
     @property
     def finished(self) -> bool:
@@ -207,11 +206,8 @@ class TurnCursor:
         self.position = 0
 
     def take(self) -> list[Notification] | None:
-        """Everything available now without waiting; None once finished and drained."""
-        return self._take()
-
-    def _take(self) -> list[Notification] | None:
-        """Everything available now; [] if nothing yet; None when finished and drained."""
+        """Everything available now, without waiting: [] if nothing yet, None once the
+        turn is over and drained; raises the transport error after the last event."""
         turn_log = self.log
         end = len(turn_log.events)
         if self.position < end:
@@ -230,13 +226,13 @@ class TurnCursor:
             raise CodexTimeoutError(
                 f"no event from turn {self.log.turn_id} within {timeout} s; it is still running"
             )
-        return self._take()
+        return self.take()
 
     async def anext_batch(self) -> list[Notification] | None:
         """Async: await new events via a loop-safe waker. None when the turn is over."""
         loop = asyncio.get_running_loop()
         while True:
-            batch = self._take()
+            batch = self.take()
             if batch is None or batch:
                 return batch
             future: asyncio.Future[None] = loop.create_future()
@@ -389,6 +385,10 @@ class Router:
                 else:
                     self._turns[turn_id] = turn_log
             self._unclaimed.pop(turn_id, None)
+            if handler is not None:
+                turn_log.handler = handler
+            # under the router lock, so a completion racing with us is released by one side
+            turn_log.claimed = True
             if turn_log.finished:
                 self._release(turn_log)
         if turn_log.dropped:
@@ -398,9 +398,6 @@ class Router:
                 turn_log.dropped,
             )
         with turn_log._cond:
-            if handler is not None:
-                turn_log.handler = handler
-            turn_log.claimed = True
             turn_log._wake()  # a request handler may be waiting for the claim
         return turn_log
 
