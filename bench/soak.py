@@ -19,7 +19,6 @@ from codex_notebook import Codex, Notification, TurnHandle
 from codex_notebook.demo import DemoBackend
 from codex_notebook.router import TurnLog
 
-
 #: Turns run before the "before" figures: the global channel (1,000 items) is full by then.
 WARMUP = 300
 
