@@ -23,7 +23,15 @@ from .results import TurnResult, collect_result
 from .router import RequestHandler, Router, TurnLog
 from .transport import SubprocessTransport, Transport
 
-__all__ = ["ClientCore", "ClientFace", "ClientState", "InputLike", "TurnCore", "TurnFace"]
+__all__ = [
+    "ClientCore",
+    "ClientFace",
+    "ClientState",
+    "InputLike",
+    "ThreadFace",
+    "TurnCore",
+    "TurnFace",
+]
 
 CLIENT_NAME = "codex_notebook"
 InputLike = str | Mapping[str, Any] | Sequence[str | Mapping[str, Any]]
@@ -386,6 +394,17 @@ class ClientFace:
     def router(self) -> Router:
         """The message router (diagnostics: live turn count, dropped and malformed counters)."""
         return self._core.router
+
+
+class ThreadFace:
+    """What the sync and async threads have in common: the id and what the server said."""
+
+    def __init__(self, response: Any) -> None:
+        self.id = thread_id_of(response)
+        self.info: dict[str, Any] = response
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id}>"
 
 
 class TurnFace:

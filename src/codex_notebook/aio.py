@@ -20,10 +20,10 @@ from ._core import (
     ClientCore,
     ClientFace,
     InputLike,
+    ThreadFace,
     TurnCore,
     TurnFace,
     output_model,
-    thread_id_of,
     thread_params,
     turn_id_of,
     turn_params,
@@ -149,14 +149,12 @@ class AsyncCodex(ClientFace):
         return dict(result) if isinstance(result, dict) else {}
 
 
-class AsyncThread:
-    def __init__(self, codex: AsyncCodex, response: Any) -> None:
-        self._codex = codex
-        self.id = thread_id_of(response)
-        self.info: dict[str, Any] = response
+class AsyncThread(ThreadFace):
+    """A conversation, driven from the event loop."""
 
-    def __repr__(self) -> str:
-        return f"<AsyncThread {self.id}>"
+    def __init__(self, codex: AsyncCodex, response: Any) -> None:
+        super().__init__(response)
+        self._codex = codex
 
     async def turn(
         self,

@@ -19,10 +19,10 @@ from ._core import (
     ClientCore,
     ClientFace,
     InputLike,
+    ThreadFace,
     TurnCore,
     TurnFace,
     output_model,
-    thread_id_of,
     thread_params,
     turn_id_of,
     turn_params,
@@ -150,16 +150,12 @@ class Codex(ClientFace):
         return dict(result) if isinstance(result, dict) else {}
 
 
-class Thread:
+class Thread(ThreadFace):
     """A conversation. Turns on one thread must not overlap (the server folds them)."""
 
     def __init__(self, codex: Codex, response: Any) -> None:
+        super().__init__(response)
         self._codex = codex
-        self.id = thread_id_of(response)
-        self.info: dict[str, Any] = response
-
-    def __repr__(self) -> str:
-        return f"<Thread {self.id}>"
 
     def turn(
         self,

@@ -7,7 +7,7 @@ plus invented ones for what no release has sent yet (an unknown server request).
 
 from __future__ import annotations
 
-import time
+import threading
 from typing import Any
 
 import orjson
@@ -37,11 +37,11 @@ def router(sent: list[dict[str, Any]]) -> Router:
     return Router(sent.append, default_handler=lambda request: None)
 
 
-def wait_for(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
+def answered() -> None:
+    """Wait for the router's request-handler threads (they answer, then end)."""
+    for thread in threading.enumerate():
+        if thread.name.startswith("codex-request-"):
+            thread.join(5)
 
 
 def turn_completed(status: str = "completed", **extra: Any) -> bytes:
@@ -165,7 +165,7 @@ def test_unknown_global_server_request_is_refused_from_the_channel(
     request = router.channel.get_nowait()
     assert isinstance(request, ServerRequest)
     assert request.turn_id is None and request.params_dict == {"a": 1}
-    wait_for(lambda: bool(sent))
+    answered()
     assert sent[0]["id"] == "req-9" and sent[0]["error"]["code"] == -32601
 
 
@@ -175,7 +175,7 @@ def test_a_handler_may_answer_an_unknown_server_request(sent: list[dict[str, Any
 
     router = Router(sent.append, default_handler=handler)
     router.feed(line({"id": 3, "method": "future/ask", "params": {"value": 42}}))
-    wait_for(lambda: bool(sent))
+    answered()
     assert sent == [{"id": 3, "result": {"echo": 42}}]
 
 
