@@ -310,10 +310,7 @@ def _usage() -> str:
 
 
 def _tokens(turn: NotebookTurn) -> str:
-    try:
-        result = turn._result
-    except AttributeError:
-        return ""
+    result = turn._result
     if result is None or result.usage is None:
         return ""
     return f"{result.usage.total_tokens:,}"
