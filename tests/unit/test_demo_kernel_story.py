@@ -233,6 +233,30 @@ def test_story_is_chosen_from_the_prompt(prompt: str, story: str | None) -> None
     assert story_for(prompt) == story
 
 
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "What is a Jupyter kernel? Explain it with a small table.",
+        "Thanks! Now say the same thing in one sentence.",
+        "Show me a short Python function I could use in this notebook.",
+        "Give me a slow tour of what this notebook can do.",
+        "Thanks. What should I try first?",
+        "Compare a notebook and a script in a small table.",
+        "Suggest checks for sales.csv with its 3 columns: date, price, qty.",
+        "Which of those checks matters most?",
+        "Please list the files in your workspace.",
+        "Create a file with a small greeting function.",
+        "Install the demo package for me, please.",
+    ],
+)
+def test_the_other_demo_prompts_keep_their_demo_when_tools_are_offered(prompt: str) -> None:
+    assert story_for(prompt) is None
+    with_tools = reply_for_request(_body([_user(prompt)]))
+    without = reply_for_request(_body([_user(prompt)], tools=None))
+    assert type(with_tools) is type(without)
+    assert with_tools.reason == without.reason
+
+
 def test_without_the_notebook_tools_no_story_starts() -> None:
     reply = reply_for_request(_body([_user("What data do I have?")], tools=None))
     assert isinstance(reply, TextAnswer)
