@@ -7,7 +7,14 @@ order would hand one turn's answer to another.
 
 The answer is chosen from the LAST user text of the request (codex resends the whole
 conversation every time). A request whose input ends with a ``function_call_output`` is the
-follow-up after a tool ran; it is answered with a text message that summarises that output.
+follow-up after a tool ran; it is answered with a text message that summarises that output, or,
+for a notebook tool, with the next step of the story or directive that called it.
+
+The notebook's client tools reach the model as one ``{"type": "namespace", "name": "notebook",
+"tools": [...]}`` entry of the request's ``tools``; the model calls one by emitting a
+``function_call`` with the bare tool ``name`` plus ``"namespace": "notebook"`` (codex then sends
+the client ``item/tool/call``); any other spelling comes back as "unsupported call". Measured on
+codex 0.163.0 and 0.171.0; details in :mod:`codex_notebook.demo.kernel_story`.
 
 Directive grammar (case-sensitive tokens, anywhere in the prompt; they win over keywords)::
 
