@@ -61,7 +61,7 @@ import keyword
 import re
 import tokenize
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from codex_notebook.demo.replies import (
@@ -89,6 +89,7 @@ __all__ = [
     "NAMESPACE",
     "TOOLS",
     "Conversation",
+    "Fix",
     "NotebookCall",
     "conversation",
     "offered_tools",
@@ -166,7 +167,7 @@ class Conversation:
     prompt: str
     offered: frozenset[str]
     turn_calls: tuple[NotebookCall, ...] = ()
-    earlier_calls: tuple[NotebookCall, ...] = field(default=())
+    earlier_calls: tuple[NotebookCall, ...] = ()
 
     def last(self, tool: str, **match: Any) -> NotebookCall | None:
         """This turn's latest call of *tool* (with these argument values), if any."""
@@ -412,7 +413,9 @@ def _short(description: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Fix:
+class Fix:
+    """The cell the fix story proposes, why, and whether it is a real fix or diagnostics."""
+
     code: str
     explanation: str
     fixed: bool  # True: a real fix; False: a diagnostics cell
@@ -562,7 +565,7 @@ def _line_names(line: str) -> list[str]:
     return names[:6]
 
 
-def _diagnostics(error: ErrorFacts, line: str | None) -> _Fix:
+def _diagnostics(error: ErrorFacts, line: str | None) -> Fix:
     names = _line_names(line) if line else []
     header = f"# Diagnostics for {error.summary}".rstrip()
     if names:
@@ -579,7 +582,7 @@ def _diagnostics(error: ErrorFacts, line: str | None) -> _Fix:
         f"The demo model has no automatic fix for {error.type}; this cell prints what the "
         "failing code was working with."
     )
-    return _Fix(code, explanation, fixed=False)
+    return Fix(code, explanation, fixed=False)
 
 
 def proposed_fix(
@@ -589,7 +592,7 @@ def proposed_fix(
     columns: Sequence[str] = (),
     frame: str | None = None,
     names: Sequence[str] = (),
-) -> _Fix:
+) -> Fix:
     """The cell to propose for *error*: a real fix for a misspelt column or variable name.
 
     *columns* are the columns of *frame* (the subscripted variable), *names* the notebook's
@@ -601,7 +604,7 @@ def proposed_fix(
         match = _closest(key, columns)
         if match is not None:
             where = f"`{frame}`" if frame else "the frame"
-            return _Fix(
+            return Fix(
                 replace_string(code, key, match),
                 f"{where} has no column {key!r}; the closest column is {match!r}.",
                 fixed=True,
@@ -610,7 +613,7 @@ def proposed_fix(
     if missing is not None and code:
         match = _closest(missing, names) or error.suggestion
         if match is not None and match != missing:
-            return _Fix(
+            return Fix(
                 rename_variable(code, missing, match),
                 f"`{missing}` is not defined; the notebook has `{match}`.",
                 fixed=True,
@@ -661,7 +664,7 @@ def _fix_step(conv: Conversation, delay_ms: int) -> Reply:
     return _answer(_fix_answer(heading, error, fix, proposal), "fix", delay_ms)
 
 
-def _fix_answer(heading: str, error: ErrorFacts, fix: _Fix, proposal: NotebookCall | None) -> str:
+def _fix_answer(heading: str, error: ErrorFacts, fix: Fix, proposal: NotebookCall | None) -> str:
     parts = [heading, f"`notebook.last_error` says the last cell raised `{error.summary}`"]
     parts.append(f" at\n\n{fence(error.line, 'python')}\n" if error.line else ".\n\n")
     parts.append(fix.explanation + "\n\n")
