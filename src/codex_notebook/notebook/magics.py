@@ -312,11 +312,7 @@ class CodexMagics(Magics):
         print(f"backend: {self.session.backend_name} (the next %%codex cell uses it)")
 
     def _cmd_log(self, rest: Sequence[str]) -> None:
-        entries = self.session.log
-        tail = self.session.server.stderr_tail()
-        if tail:
-            entries.append("app-server stderr (last lines):\n" + tail)
-        print("\n".join(entries) if entries else "(nothing logged yet)")
+        print(self.session.log_text())
 
 
 def _first_failure(

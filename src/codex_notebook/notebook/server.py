@@ -24,6 +24,7 @@ from ..client import Codex
 from ..errors import TransportClosedError
 from ..transport import SubprocessTransport
 from .backends import BackendRuntime, choose_backend, store_key
+from .logs import LogLine, classify_notification
 
 __all__ = ["AGENT_NICENESS", "ServerRuntime"]
 
@@ -49,7 +50,8 @@ class ServerRuntime:
     ) -> None:
         self.state_dir = state_dir
         self.codex_bin = codex_bin
-        self.log: deque[str] = deque(maxlen=LOG_LINES)  # appended by any thread (deque is atomic)
+        # appended by any thread (deque appends are atomic); classified for ``%codex log``
+        self.log: deque[LogLine | str] = deque(maxlen=LOG_LINES)
         self._factory = client_factory or self._spawn
         self._lock = threading.Lock()
         self._start_lock = threading.Lock()
@@ -165,9 +167,7 @@ class ServerRuntime:
         """Keep warnings for ``%codex log``; the global channel stays drained."""
         for note in client.notifications():
             if note.method in _LOGGED:
-                params = note.params_dict
-                text = params.get("message") or params.get("summary") or params
-                self.log.append(f"{note.method}: {text}")
+                self.log.append(classify_notification(note.method, note.params_dict))
 
     # -- the main thread
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..errors import TransportClosedError
 from .driver import start_driver
+from .logs import LogLine, format_log, parse_log
 from .registry import ThreadRegistry
 from .server import ServerRuntime
 from .threads import Scope, ThreadMap
@@ -106,9 +107,11 @@ class NotebookSession:
     def server_version(self) -> str | None:
         return self.server.server_version
 
-    @property
-    def log(self) -> list[str]:
-        return list(self.server.log)
+    def log_text(self) -> str:
+        """``%codex log``: what the server said, real problems first, known noise folded."""
+        entries: list[LogLine | str] = list(self.server.log)
+        entries += parse_log(self.server.stderr_tail())
+        return format_log(entries)
 
     def scope(self) -> Scope:
         """Whose thread names: this notebook's, in the current conversation store."""
