@@ -210,9 +210,12 @@ class SubprocessTransport:
             reason = "the client was closed"
         elif returncode is not None:
             reason = "the codex app-server exited"
-        sink.closed(
-            TransportClosedError(reason, stderr_tail=self.stderr_tail(), returncode=returncode)
-        )
+        try:
+            sink.closed(
+                TransportClosedError(reason, stderr_tail=self.stderr_tail(), returncode=returncode)
+            )
+        except Exception:  # the sink fails its waiters one by one; this is a last resort
+            log.exception("codex_notebook: error while reporting the end of the server")
 
     def _wait_exit(self) -> int | None:
         proc = self._proc
@@ -225,7 +228,10 @@ class SubprocessTransport:
     def close(self) -> None:
         """Stop the server: close stdin, then SIGTERM the group, then SIGKILL; always reap.
 
-        Idempotent and safe from any thread, including the reader thread.
+        Idempotent and safe from any thread, including the reader thread.  Never
+        waits for a writer stuck on a full pipe (a server that stopped reading):
+        then stdin cannot be closed, so the signals come at once, and the stuck
+        ``send()`` fails with :class:`TransportClosedError` when the process dies.
         """
         with self._close_lock:
             if self._closing:
@@ -234,12 +240,19 @@ class SubprocessTransport:
         proc = self._proc
         if proc is None:
             return
-        with contextlib.suppress(OSError, ValueError):
-            if proc.stdin is not None:
-                with self._write_lock:
-                    proc.stdin.close()
         budget = self._close_grace
-        if not _wait(proc, budget):
+        stdin_closed = False
+        if self._write_lock.acquire(timeout=0.05):  # a stuck writer holds it for good
+            try:
+                with contextlib.suppress(OSError, ValueError):
+                    if proc.stdin is not None:
+                        proc.stdin.close()
+                stdin_closed = True
+            finally:
+                self._write_lock.release()
+        else:
+            log.warning("codex_notebook: the app-server stopped reading its input; killing it")
+        if not (stdin_closed and _wait(proc, budget)):
             _signal_group(proc, signal.SIGTERM)
             if not _wait(proc, budget):
                 _signal_group(proc, signal.SIGKILL)
@@ -247,7 +260,12 @@ class SubprocessTransport:
         reader = self._reader
         if reader is not None and reader is not threading.current_thread():
             reader.join(timeout=budget + 3.0)
-        for stream in (proc.stdout, proc.stderr):
+        streams = [proc.stdout, proc.stderr]
+        if not stdin_closed and self._write_lock.acquire(timeout=budget):
+            # the stuck writer got EPIPE when the process died and let go
+            self._write_lock.release()
+            streams.append(proc.stdin)
+        for stream in streams:
             with contextlib.suppress(OSError, ValueError):
                 if stream is not None:
                     stream.close()

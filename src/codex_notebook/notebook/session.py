@@ -241,11 +241,11 @@ class NotebookTurn:
             self.prompt,
             model=opts.model,
             cwd=opts.cwd,
-            sandbox=opts.sandbox,
+            sandbox=opts.sandbox,  # type: ignore[arg-type]  # checked by the magics
             output_schema=opts.schema,
             request_handler=self._on_request,
             timeout=client.request_timeout,
-            **APPROVAL_MODES[opts.approval],
+            approval_policy=opts.approval,  # type: ignore[arg-type]  # checked by the magics
         )
         self.handle = handle
         self.started_at = time.time()

@@ -1,0 +1,345 @@
+"""Per-turn event logs read through cursors, and the bounded global channel.
+
+The reader thread is the only writer of a :class:`TurnLog` (plus
+:meth:`TurnLog.fail` on transport death); any number of consumers read it, each
+through its own :class:`TurnCursor`, sync or async.  The waiting protocol —
+block on a condition, or await a loop future woken with
+``call_soon_threadsafe`` — is written once, in :class:`Waitable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from .errors import CodexTimeoutError, TransportClosedError
+
+if TYPE_CHECKING:
+    from .messages import Notification, ServerRequest
+
+__all__ = ["Channel", "TurnCursor", "TurnLog", "Waitable"]
+
+log = logging.getLogger("codex_notebook")
+
+Waker = Callable[[], None]
+RequestHandler = Callable[["ServerRequest"], Any]
+
+
+class Waitable:
+    """A lock, a condition on it, and one-shot wakers for asyncio waiters.
+
+    Sync waiters block on the condition; async waiters register a waker that
+    resolves a future on their own loop, so no thread is parked per async
+    waiter.  :meth:`_wake` (lock held) wakes both kinds, and survives wakers
+    that fail (a closed loop): the others are still woken.
+    """
+
+    __slots__ = ("_cond", "_lock", "_sleepers", "_wakers")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # entered directly on hot paths (cheaper than the Condition)
+        self._cond = threading.Condition(self._lock)
+        self._wakers: list[Waker] = []
+        self._sleepers = 0  # threads blocked in wait_until(); notify only when there are some
+
+    def wait_until(self, ready: Callable[[], bool], timeout: float | None = None) -> bool:
+        """Block until ``ready()`` (checked under the lock) holds; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while not ready():
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._sleepers += 1
+                try:
+                    self._cond.wait(remaining)
+                finally:
+                    self._sleepers -= 1
+        return True
+
+    async def wait_until_async(self, ready: Callable[[], bool]) -> None:
+        """Await until ``ready()`` (checked under the lock) holds, woken by :meth:`_wake`.
+
+        Deadlines come from the caller (``asyncio.timeout`` / ``wait_for``);
+        a cancelled waiter removes its waker.
+        """
+        await self._wait_async(ready, self._wakers)
+
+    async def _wait_async(self, ready: Callable[[], bool], wakers: list[Waker]) -> None:
+        """The one async wait: register a loop-safe waker in ``wakers`` unless ready."""
+        loop = asyncio.get_running_loop()
+        while True:
+            future: asyncio.Future[None] = loop.create_future()
+
+            def waker(fut: asyncio.Future[None] = future) -> None:
+                loop.call_soon_threadsafe(_resolve, fut)
+
+            with self._lock:
+                if ready():
+                    return
+                wakers.append(waker)
+            try:
+                await future
+            except asyncio.CancelledError:
+                with self._lock, contextlib.suppress(ValueError):
+                    wakers.remove(waker)
+                raise
+
+    def _wake(self) -> None:
+        """Call with the lock held. Never raises."""
+        if self._sleepers:
+            self._cond.notify_all()
+        if self._wakers:
+            _call_all(self._wakers)
+
+    def remove_waker(self, waker: Waker) -> None:
+        with self._lock, contextlib.suppress(ValueError):
+            self._wakers.remove(waker)
+
+
+def _call_all(wakers: list[Waker]) -> None:
+    """Call and clear one-shot wakers (lock held); one failing waker does not stop the rest."""
+    pending = list(wakers)
+    wakers.clear()
+    for waker in pending:
+        try:
+            waker()
+        except Exception:  # e.g. RuntimeError: the waiter's event loop is closed
+            log.debug("codex_notebook: could not wake an async waiter", exc_info=True)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    """Loop thread: wake an async waiter unless it was cancelled meanwhile."""
+    if not future.done():
+        future.set_result(None)
+
+
+class TurnLog(Waitable):
+    """Every event of one turn, in arrival order, readable by many cursors.
+
+    Written by the reader thread only (:meth:`extend`), plus :meth:`fail` from
+    whoever reports transport death; ``events`` only grows, and ``completed`` /
+    ``error`` are set after the events they follow, under the lock.
+    ``claimed``, ``handler`` and the router bookkeeping are guarded by the
+    router's lock.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_end_wakers",
+        "claimed",
+        "completed",
+        "completed_at",
+        "created_at",
+        "done",
+        "dropped",
+        "error",
+        "events",
+        "handler",
+        "pending_requests",
+        "thread_id",
+        "turn_id",
+    )
+
+    def __init__(self, turn_id: str, thread_id: str | None) -> None:
+        super().__init__()
+        self.turn_id = turn_id
+        self.thread_id = thread_id
+        self.events: list[Notification] = []
+        self.completed = False
+        self.error: TransportClosedError | None = None
+        self.claimed = False
+        self.created_at = time.monotonic()
+        self.completed_at: float | None = None
+        self.dropped = 0
+        self.handler: RequestHandler | None = None
+        self.pending_requests: list[ServerRequest] = []
+        # set once finished: lets a reader sleep until the end without waking per event
+        self.done = threading.Event()
+        self._end_wakers: list[Waker] = []  # async waiters for the end only
+
+    @property
+    def finished(self) -> bool:
+        return self.completed or self.error is not None
+
+    def extend(self, events: list[Notification], *, completes: bool, cap: int | None) -> None:
+        """Reader thread: append one read's events for this turn and wake its consumers.
+
+        ``completes``: the batch holds ``turn/completed``.  With ``cap`` (an
+        unclaimed log), events beyond it are dropped, but never the end: a
+        consumer must never wait forever.
+        """
+        with self._lock:
+            if cap is not None and len(self.events) + len(events) > cap:
+                room = max(0, cap - len(self.events))
+                kept = events[:room]
+                lost = len(events) - room
+                if completes and not any(e.method == "turn/completed" for e in kept):
+                    kept.append(next(e for e in events if e.method == "turn/completed"))
+                    lost -= 1
+                self.dropped += lost
+                events = kept
+            self.events += events
+            if completes:
+                self.completed = True
+                self.completed_at = time.monotonic()
+                self.done.set()
+                _call_all(self._end_wakers)
+            if self._sleepers or self._wakers:
+                self._wake()
+        if completes:
+            self.settle_requests("turn ended")
+
+    async def wait_done_async(self) -> None:
+        """Await the end of the turn, woken once (not per event)."""
+        await self._wait_async(lambda: self.finished, self._end_wakers)
+
+    def add_request(self, request: ServerRequest) -> bool:
+        """Track a pending server request of this turn; False if the turn is already over."""
+        with self._lock:
+            if not self.finished:
+                self.pending_requests.append(request)
+                return True
+        return False
+
+    def fail(self, error: TransportClosedError) -> None:
+        """The transport is gone: finish the log with ``error`` (no-op if already finished)."""
+        with self._lock:
+            if self.finished:
+                return
+            self.error = error
+            self.done.set()
+            _call_all(self._end_wakers)
+            self._wake()
+        self.settle_requests("transport closed")
+
+    def settle_requests(self, reason: Any) -> None:
+        with self._lock:
+            requests, self.pending_requests = self.pending_requests, []
+        for request in requests:
+            request.settle(reason)
+
+    def cursor(self) -> TurnCursor:
+        return TurnCursor(self)
+
+
+class TurnCursor:
+    """One consumer's position in a turn's event log: every event once, in order.
+
+    ``take()`` never blocks; ``next_batch()`` blocks (with a timeout);
+    ``anext_batch()`` awaits.  All three end with None after the turn's last
+    event, or raise the transport error after the last event received.  A
+    cursor belongs to one consumer (not thread-safe); make one per consumer.
+    """
+
+    __slots__ = ("log", "position")
+
+    def __init__(self, turn_log: TurnLog) -> None:
+        self.log = turn_log
+        self.position = 0
+
+    def take(self) -> list[Notification] | None:
+        """Everything available now, without waiting: [] if nothing yet, None once the
+        turn is over and drained; raises the transport error after the last event."""
+        turn_log = self.log
+        # The end flags first: they are set after the events they follow, so once seen,
+        # every event is already in the list (reading the length first could miss the last).
+        error, completed = turn_log.error, turn_log.completed
+        events = turn_log.events
+        end = len(events)
+        if self.position < end:
+            batch = events[self.position : end]
+            self.position = end
+            return batch
+        if error is not None:
+            raise error
+        if completed:
+            return None
+        return []
+
+    def _ready(self) -> bool:
+        return len(self.log.events) > self.position or self.log.finished
+
+    def next_batch(self, timeout: float | None = None) -> list[Notification] | None:
+        """Block for new events (``CodexTimeoutError`` after ``timeout``); None at the end."""
+        if not self.log.wait_until(self._ready, timeout):
+            raise CodexTimeoutError(
+                f"no event from turn {self.log.turn_id} within {timeout} s; it is still running"
+            )
+        return self.take()
+
+    async def anext_batch(self) -> list[Notification] | None:
+        """Await new events; None at the end. Use ``asyncio.timeout()`` for a deadline."""
+        while True:
+            batch = self.take()
+            if batch is None or batch:
+                return batch
+            await self.log.wait_until_async(self._ready)
+
+    def __iter__(self) -> Iterator[Notification]:
+        while (batch := self.next_batch()) is not None:
+            yield from batch
+
+
+class Channel(Waitable):
+    """The bounded global channel for notifications that belong to no turn.
+
+    Drop-oldest: a kernel that never reads it does not grow; ``dropped`` counts
+    what was lost.  Guarded by its lock.
+    """
+
+    def __init__(self, maxlen: int) -> None:
+        super().__init__()
+        self._items: deque[Notification] = deque(maxlen=maxlen)
+        self.maxlen = maxlen
+        self.dropped = 0
+        self.error: TransportClosedError | None = None
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, item: Notification) -> None:
+        with self._lock:
+            if len(self._items) == self.maxlen:
+                self.dropped += 1
+            self._items.append(item)
+            self._wake()
+
+    def close(self, error: TransportClosedError) -> None:
+        with self._lock:
+            self.error = error
+            self._wake()
+
+    def _ready(self) -> bool:
+        return bool(self._items) or self.error is not None
+
+    def get(self, timeout: float | None = None) -> Notification | None:
+        """Next item; None once closed and drained or when ``timeout`` passes."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            item = self.get_nowait()
+            if item is not None or self.error is not None:
+                return item
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return None
+            if not self.wait_until(self._ready, remaining):
+                return None
+
+    def get_nowait(self) -> Notification | None:
+        with self._lock:
+            return self._items.popleft() if self._items else None
+
+    async def get_async(self) -> Notification | None:
+        """Await the next item; None once closed and drained."""
+        while True:
+            item = self.get_nowait()
+            if item is not None or self.error is not None:
+                return item
+            await self.wait_until_async(self._ready)
