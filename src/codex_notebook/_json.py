@@ -27,7 +27,7 @@ def check_json(value: Any, where: str) -> None:
         orjson.dumps(value, option=_STRICT)
     except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
         path, bad = _first_bad(value, where)
-        what = f"a {type(bad).__name__}" if bad is not _NOT_FOUND else "not JSON"
+        what = f"of type {type(bad).__name__}" if bad is not _NOT_FOUND else "not JSON"
         raise InvalidArgumentError(
             f"{path} is {what}, which cannot be sent as JSON ({exc}); "
             "pass str, int, float, bool, None, or lists and str-keyed dicts of them"

@@ -8,7 +8,8 @@ transcripts; notifications carry ``emittedAtMs`` like the real ones. Every turn 
 thread, so turns on different threads interleave; server requests use integer ids from 0.
 
 Methods: ``initialize`` (then ``initialized``), ``thread/start``, ``thread/resume``,
-``thread/fork``, ``thread/read``, ``turn/start``, ``turn/interrupt``, ``turn/steer``; anything else
+``thread/fork``, ``thread/read``, ``thread/list`` (this process's threads, newest first; ``limit``),
+``thread/name/set``, ``turn/start``, ``turn/interrupt``, ``turn/steer``; anything else
 is -32601 "method not found". Turn ids are ``turn-1``, ``turn-2``... (per process); item ids are
 ``<kind>-<n>``.
 
@@ -408,6 +409,7 @@ class ThreadState:
     loaded: bool = True
     total_usage: JSON = field(default_factory=lambda: dict.fromkeys(LAST_USAGE, 0))
     dynamic_tools: list[Any] | None = None
+    name: str | None = None
 
     def tool(self, name: str) -> tuple[str | None, str] | None:
         """(namespace, tool) of a declared tool called ``ns.tool`` or ``tool``; None if unknown."""
@@ -1141,6 +1143,8 @@ class Server:
             "thread/resume": self.thread_resume,
             "thread/fork": self.thread_fork,
             "thread/read": self.thread_read,
+            "thread/list": self.thread_list,
+            "thread/name/set": self.thread_name_set,
             "turn/start": self.turn_start,
             "turn/interrupt": self.turn_interrupt,
             "turn/steer": self.turn_steer,
@@ -1311,7 +1315,7 @@ class Server:
             "agentNickname": None,
             "agentRole": None,
             "gitInfo": None,
-            "name": None,
+            "name": t.name,
             "daybreakEnabled": None,
             "turns": turns if include_turns else [],
         }
@@ -1528,6 +1532,26 @@ class Server:
         thread = self.lookup(params.get("threadId"), load=False)
         result = {"thread": self.thread_obj(thread, include_turns=bool(params.get("includeTurns")))}
         self.wire.send({"id": request_id, "result": result})
+
+    def thread_list(self, request_id: Any, params: JSON) -> None:
+        limit = params.get("limit")
+        with self.lock:
+            threads = sorted(self.threads.values(), key=lambda t: t.created_at, reverse=True)
+        if isinstance(limit, int) and limit >= 0:
+            threads = threads[:limit]
+        data = [self.thread_obj(t, include_turns=False) for t in threads]
+        self.wire.send({"id": request_id, "result": {"data": data, "nextCursor": None}})
+
+    def thread_name_set(self, request_id: Any, params: JSON) -> None:
+        thread = self.lookup(params.get("threadId"), load=False)
+        name = params.get("name")
+        if not isinstance(name, str):
+            raise RpcError(-32602, "Invalid params: missing field `name`")
+        thread.name = name
+        self.wire.send({"id": request_id, "result": {}})
+        self.wire.send(
+            notification("thread/name/updated", {"threadId": thread.id, "threadName": name})
+        )
 
     def turn_start(self, request_id: Any, params: JSON) -> None:
         thread_id = params.get("threadId")
