@@ -327,8 +327,7 @@ class TurnCore:
         if self._result is None:
             if self.log.error is not None:
                 raise self.log.error
-            with self.log._lock:
-                events = list(self.log.events)
+            events = self.log.notifications()
             self._result = collect_result(self.id, self.thread_id, events, self.output_model)
         return self._result
 

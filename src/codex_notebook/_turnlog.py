@@ -5,6 +5,13 @@ The reader thread is the only writer of a :class:`TurnLog` (plus
 through its own :class:`TurnCursor`, sync or async.  The waiting protocol —
 block on a condition, or await a loop future woken with
 ``call_soon_threadsafe`` — is written once, in :class:`Waitable`.
+
+A log keeps each notification as the raw line it arrived as (``bytes``), and
+each consumer parses what it takes, on its own thread.  Bytes are invisible to
+Python's cyclic garbage collector, while a parsed event (a dict tree plus its
+wrapper) is tracked: holding 200,000 parsed events made full collections take
+half of a fast stream's time (bench/RESULTS.md).  Server requests stay objects:
+every consumer must see the same one, since it is answered once.
 """
 
 from __future__ import annotations
@@ -15,13 +22,17 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Union
 
+import orjson
+
+from . import protocol
 from .errors import CodexTimeoutError, TransportClosedError
+from .messages import Notification
 
 if TYPE_CHECKING:
-    from .messages import Notification, ServerRequest
+    from .messages import ServerRequest
 
 __all__ = ["Channel", "TurnCursor", "TurnLog", "Waitable"]
 
@@ -29,6 +40,27 @@ log = logging.getLogger("codex_notebook")
 
 Waker = Callable[[], None]
 RequestHandler = Callable[["ServerRequest"], Any]
+#: What a log holds per event: the raw line of a notification, or a server request.
+LogItem = Union[bytes, "ServerRequest"]
+
+_loads = orjson.loads
+_route_ids = protocol.route_ids
+
+
+def materialize(item: LogItem, turn_id: str | None = None) -> Notification:
+    """A log item as the consumer sees it: a fresh Notification, or the shared ServerRequest.
+
+    ``turn_id``: the log's (routing put the event there because it is its turn id).
+    """
+    if type(item) is not bytes:
+        return item  # type: ignore[return-value]  # a ServerRequest
+    message = _loads(item)
+    method = message["method"]
+    params = message.get("params")
+    thread_id = params.get("threadId") if type(params) is dict else None
+    if turn_id is None or type(thread_id) is not str:  # not the common shape: ask the table
+        turn_id, thread_id = _route_ids(method, params)
+    return Notification(method, message, turn_id, thread_id)
 
 
 class Waitable:
@@ -124,8 +156,8 @@ class TurnLog(Waitable):
     """Every event of one turn, in arrival order, readable by many cursors.
 
     Written by the reader thread only (:meth:`extend`), plus :meth:`fail` from
-    whoever reports transport death; ``events`` only grows, and ``completed`` /
-    ``error`` are set after the events they follow, under the lock.
+    whoever reports transport death; ``items`` only grows, and ``completed`` /
+    ``error`` are set after the items they follow, under the lock.
     ``claimed``, ``handler`` and the router bookkeeping are guarded by the
     router's lock.
     """
@@ -140,8 +172,8 @@ class TurnLog(Waitable):
         "done",
         "dropped",
         "error",
-        "events",
         "handler",
+        "items",
         "pending_requests",
         "thread_id",
         "turn_id",
@@ -151,7 +183,7 @@ class TurnLog(Waitable):
         super().__init__()
         self.turn_id = turn_id
         self.thread_id = thread_id
-        self.events: list[Notification] = []
+        self.items: list[LogItem] = []
         self.completed = False
         self.error: TransportClosedError | None = None
         self.claimed = False
@@ -168,24 +200,33 @@ class TurnLog(Waitable):
     def finished(self) -> bool:
         return self.completed or self.error is not None
 
-    def extend(self, events: list[Notification], *, completes: bool, cap: int | None) -> None:
-        """Reader thread: append one read's events for this turn and wake its consumers.
+    def __len__(self) -> int:
+        return len(self.items)
 
-        ``completes``: the batch holds ``turn/completed``.  With ``cap`` (an
-        unclaimed log), events beyond it are dropped, but never the end: a
-        consumer must never wait forever.
+    def notifications(self, start: int = 0) -> list[Notification]:
+        """The events from ``start`` on, parsed (each call makes fresh Notification objects)."""
+        turn_id = self.turn_id
+        return [materialize(item, turn_id) for item in self.items[start:]]
+
+    def extend(self, items: list[LogItem], *, end: LogItem | None, cap: int | None) -> None:
+        """Reader thread: append one read's items for this turn and wake its consumers.
+
+        ``end``: the batch's ``turn/completed`` line, if it holds one.  With
+        ``cap`` (an unclaimed log), items beyond it are dropped, but never the
+        end: a consumer must never wait forever.
         """
+        completes = end is not None
         with self._lock:
-            if cap is not None and len(self.events) + len(events) > cap:
-                room = max(0, cap - len(self.events))
-                kept = events[:room]
-                lost = len(events) - room
-                if completes and not any(e.method == "turn/completed" for e in kept):
-                    kept.append(next(e for e in events if e.method == "turn/completed"))
+            if cap is not None and len(self.items) + len(items) > cap:
+                room = max(0, cap - len(self.items))
+                kept = items[:room]
+                lost = len(items) - room
+                if end is not None and not any(item is end for item in kept):
+                    kept.append(end)
                     lost -= 1
                 self.dropped += lost
-                events = kept
-            self.events += events
+                items = kept
+            self.items += items
             if completes:
                 self.completed = True
                 self.completed_at = time.monotonic()
@@ -234,8 +275,10 @@ class TurnCursor:
 
     ``take()`` never blocks; ``next_batch()`` blocks (with a timeout);
     ``anext_batch()`` awaits.  All three end with None after the turn's last
-    event, or raise the transport error after the last event received.  A
-    cursor belongs to one consumer (not thread-safe); make one per consumer.
+    event, or raise the transport error after the last event received.
+    Iterating (``for event in cursor``, ``events()``, ``aevents()``) parses one
+    event at a time, so a fast stream keeps few live objects.  A cursor belongs
+    to one consumer (not thread-safe); make one per consumer.
     """
 
     __slots__ = ("log", "position")
@@ -244,17 +287,16 @@ class TurnCursor:
         self.log = turn_log
         self.position = 0
 
-    def take(self) -> list[Notification] | None:
-        """Everything available now, without waiting: [] if nothing yet, None once the
-        turn is over and drained; raises the transport error after the last event."""
+    def _take_items(self) -> list[LogItem] | None:
+        """The raw items available now ([] if none yet, None at the end)."""
         turn_log = self.log
-        # The end flags first: they are set after the events they follow, so once seen,
-        # every event is already in the list (reading the length first could miss the last).
+        # The end flags first: they are set after the items they follow, so once seen,
+        # every item is already in the list (reading the length first could miss the last).
         error, completed = turn_log.error, turn_log.completed
-        events = turn_log.events
-        end = len(events)
+        items = turn_log.items
+        end = len(items)
         if self.position < end:
-            batch = events[self.position : end]
+            batch = items[self.position : end]
             self.position = end
             return batch
         if error is not None:
@@ -263,28 +305,69 @@ class TurnCursor:
             return None
         return []
 
-    def _ready(self) -> bool:
-        return len(self.log.events) > self.position or self.log.finished
+    def take(self) -> list[Notification] | None:
+        """Everything available now, without waiting: [] if nothing yet, None once the
+        turn is over and drained; raises the transport error after the last event."""
+        items = self._take_items()
+        turn_id = self.log.turn_id
+        return None if items is None else [materialize(item, turn_id) for item in items]
 
-    def next_batch(self, timeout: float | None = None) -> list[Notification] | None:
-        """Block for new events (``CodexTimeoutError`` after ``timeout``); None at the end."""
+    def _ready(self) -> bool:
+        return len(self.log.items) > self.position or self.log.finished
+
+    def _next_items(self, timeout: float | None) -> list[LogItem] | None:
         if not self.log.wait_until(self._ready, timeout):
             raise CodexTimeoutError(
                 f"no event from turn {self.log.turn_id} within {timeout} s; it is still running"
             )
-        return self.take()
+        return self._take_items()
+
+    async def _anext_items(self) -> list[LogItem] | None:
+        while True:
+            items = self._take_items()
+            if items is None or items:
+                return items
+            await self.log.wait_until_async(self._ready)
+
+    def next_batch(self, timeout: float | None = None) -> list[Notification] | None:
+        """Block for new events (``CodexTimeoutError`` after ``timeout``); None at the end."""
+        items = self._next_items(timeout)
+        turn_id = self.log.turn_id
+        return None if items is None else [materialize(item, turn_id) for item in items]
 
     async def anext_batch(self) -> list[Notification] | None:
         """Await new events; None at the end. Use ``asyncio.timeout()`` for a deadline."""
+        items = await self._anext_items()
+        turn_id = self.log.turn_id
+        return None if items is None else [materialize(item, turn_id) for item in items]
+
+    def events(self, timeout: float | None = None) -> Iterator[Notification]:
+        """Every remaining event, blocking for more; ``timeout`` bounds each wait."""
+        turn_id = self.log.turn_id
+        while (items := self._next_items(timeout)) is not None:
+            for item in items:
+                yield materialize(item, turn_id)
+
+    async def aevents(self, timeout: float | None = None) -> AsyncIterator[Notification]:
+        """Every remaining event, awaited; ``timeout`` bounds each wait."""
         while True:
-            batch = self.take()
-            if batch is None or batch:
-                return batch
-            await self.log.wait_until_async(self._ready)
+            if timeout is None:
+                items = await self._anext_items()
+            else:
+                try:
+                    items = await asyncio.wait_for(self._anext_items(), timeout)
+                except asyncio.TimeoutError:
+                    raise CodexTimeoutError(
+                        f"no event from turn {self.log.turn_id} within {timeout} s; "
+                        "it is still running"
+                    ) from None
+            if items is None:
+                return
+            for item in items:
+                yield materialize(item, self.log.turn_id)
 
     def __iter__(self) -> Iterator[Notification]:
-        while (batch := self.next_batch()) is not None:
-            yield from batch
+        return self.events()
 
 
 class Channel(Waitable):

@@ -356,13 +356,8 @@ class AsyncTurnHandle(TurnFace):
 
         ``timeout`` bounds the wait for each next event (``CodexTimeoutError``).
         """
-        cursor = self.cursor()
-        while True:
-            batch = await _within(cursor.anext_batch(), timeout, f"turn {self.id}")
-            if batch is None:
-                return
-            for event in batch:
-                yield event
+        async for event in self.cursor().aevents(timeout):
+            yield event
 
     async def stream_text(self, *, timeout: float | None = None) -> AsyncIterator[str]:
         """Only the agent's message text, delta by delta."""

@@ -340,9 +340,7 @@ class TurnHandle(TurnFace):
         ``timeout`` bounds the wait for each next event.  Server requests
         (approvals, tool calls) appear as :class:`~codex_notebook.ServerRequest` events.
         """
-        cursor = self.cursor()
-        while (batch := cursor.next_batch(timeout)) is not None:
-            yield from batch
+        yield from self.cursor().events(timeout)
 
     def stream_text(self, *, timeout: float | None = None) -> Iterator[str]:
         """Only the agent's message text, delta by delta."""

@@ -45,7 +45,7 @@ import orjson
 from . import protocol
 from ._dispatch import Dispatcher, RequestHandler
 from ._json import check_json
-from ._turnlog import Channel, TurnCursor, TurnLog, Waitable
+from ._turnlog import Channel, LogItem, TurnCursor, TurnLog, Waitable
 from .errors import ProtocolError, TransportClosedError, rpc_error_from
 from .messages import Notification, ServerRequest
 from .tools import ToolRegistry
@@ -67,6 +67,12 @@ GLOBAL_CHANNEL_SIZE = 1000
 _TURN_COMPLETED = "turn/completed"
 _RESOLVED = "serverRequest/resolved"
 _route_ids = protocol.route_ids
+#: Methods whose params carry ``turnId`` and ``threadId`` directly: nearly every turn event.
+_DIRECT_IDS = frozenset(
+    method
+    for method, route in protocol._ROUTES.items()
+    if route == ("turnId", False, "threadId", False)
+)
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
 
@@ -325,32 +331,32 @@ class Router:
         loop) handoff per turn per read, not per line; a slow stream still
         wakes at once, since then each read returns a single line.
         """
-        batches: dict[TurnLog, list[Notification]] = {}
-        completing: set[TurnLog] = set()
+        batches: dict[TurnLog, list[LogItem]] = {}
+        ends: dict[TurnLog, LogItem] = {}
         for line in lines:
             try:
-                self._route(line, batches, completing)
+                self._route(line, batches, ends)
             except Exception:  # a routing bug must not kill the only reader
                 log.exception("codex_notebook: error while routing a server message")
-        for turn_log, events in batches.items():
+        for turn_log, items in batches.items():
             try:
-                self._flush(turn_log, events, turn_log in completing)
+                self._flush(turn_log, items, ends.get(turn_log))
             except Exception:
                 log.exception("codex_notebook: error while delivering turn events")
 
-    def _flush(self, turn_log: TurnLog, events: list[Notification], completes: bool) -> None:
-        """Reader thread: append one read's events to a log; release it if it just ended."""
+    def _flush(self, turn_log: TurnLog, items: list[LogItem], end: LogItem | None) -> None:
+        """Reader thread: append one read's items to a log; release it if it just ended."""
         cap = None
         if not turn_log.claimed and time.monotonic() - turn_log.created_at >= UNCLAIMED_UNCAPPED_S:
             cap = MAX_UNCLAIMED_EVENTS
-        turn_log.extend(events, completes=completes, cap=cap)
-        if completes:
+        turn_log.extend(items, end=end, cap=cap)
+        if end is not None:
             with self._lock:
                 if turn_log.claimed:
                     self._release(turn_log)
 
     def _route(
-        self, line: bytes, batches: dict[TurnLog, list[Notification]], completing: set[TurnLog]
+        self, line: bytes, batches: dict[TurnLog, list[LogItem]], ends: dict[TurnLog, LogItem]
     ) -> None:
         """Reader thread: parse one line and route it. Never raises for bad input."""
         try:
@@ -373,18 +379,24 @@ class Router:
             self._malformed(line, "method is not a string")
             return
         params = message.get("params")
-        turn_id, thread_id = _route_ids(method, params)
+        if method in _DIRECT_IDS and type(params) is dict:  # the hot path, inlined
+            turn_id, thread_id = params.get("turnId"), params.get("threadId")
+            if type(turn_id) is not str:
+                turn_id = None
+            if type(thread_id) is not str:
+                thread_id = None
+        else:
+            turn_id, thread_id = _route_ids(method, params)
         if "id" in message:
             self._on_server_request(method, message, turn_id, thread_id, batches)
             return
-        event = Notification(method, message, turn_id, thread_id)
         if turn_id is None:
             if method == _RESOLVED and type(params) is dict:
                 with self._lock:
                     moot = self._server_requests.get(params.get("requestId"))
                 if moot is not None:
                     moot.settle("withdrawn")
-            self.channel.put(event)
+            self.channel.put(Notification(method, message, turn_id, thread_id))
             return
         turn_log = self._turns.get(turn_id)  # the common case needs no router lock
         if turn_log is None or not turn_log.claimed:
@@ -393,13 +405,14 @@ class Router:
                 self._lines += 1
                 if self._lines % 1024 == 0:
                     self._expire_unclaimed()
+        # the raw line, not the parsed dict: see _turnlog's docstring (garbage collection)
         batch = batches.get(turn_log)
         if batch is None:
-            batches[turn_log] = [event]
+            batches[turn_log] = [line]
         else:
-            batch.append(event)
+            batch.append(line)
         if method == _TURN_COMPLETED:
-            completing.add(turn_log)
+            ends[turn_log] = line
 
     def _malformed(self, line: bytes, why: str) -> None:
         self.malformed += 1
@@ -434,7 +447,7 @@ class Router:
         message: dict[str, Any],
         turn_id: str | None,
         thread_id: str | None,
-        batches: dict[TurnLog, list[Notification]],
+        batches: dict[TurnLog, list[LogItem]],
     ) -> None:
         """Reader thread: record a server request and hand it to whoever answers it."""
         request = ServerRequest(method, message, turn_id, thread_id, self._send_quietly)

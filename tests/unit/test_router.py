@@ -112,7 +112,7 @@ def test_unclaimed_turn_events_are_capped(router: Router, monkeypatch: pytest.Mo
     for i in range(8):
         router.feed(delta("t1", str(i)))
     log = router.claim("t1", "th")
-    assert len(log.events) == 5
+    assert len(log) == 5
     assert log.dropped == 3
 
 
@@ -122,7 +122,7 @@ def test_a_fresh_unclaimed_turn_is_not_capped(
     monkeypatch.setattr(router_module, "MAX_UNCLAIMED_EVENTS", 5)
     for i in range(8):
         router.feed(delta("t1", str(i)))
-    assert len(router.claim("t1", "th").events) == 8
+    assert len(router.claim("t1", "th")) == 8
 
 
 def test_the_end_of_a_capped_unclaimed_turn_is_always_kept(
@@ -284,7 +284,7 @@ def test_take_reports_the_end_only_after_every_event(router: Router) -> None:
                 router.feed_batch([delta("t1", "b"), completed("t1")])
             return n
 
-    log.events = Interleaved(log.events)
+    log.items = Interleaved(log.items)
     got: list[str] = []
     while (batch := cursor.take()) is not None:
         got += [e.method for e in batch]
@@ -335,7 +335,7 @@ def test_a_cancelled_request_future_does_not_break_the_reader(router: Router) ->
     future.cancel()
     router.feed(line({"id": 1, "result": {}}))  # set_result on a cancelled future
     router.feed(delta("t1", "still routed"))
-    assert router.claim("t1", "th").events[0].params_dict["delta"] == "still routed"
+    assert router.claim("t1", "th").notifications()[0].params_dict["delta"] == "still routed"
 
 
 def test_a_request_before_the_claim_goes_to_the_turn_handler_registered_before_turn_start(
@@ -398,7 +398,7 @@ def test_an_unclaimed_turn_whose_turn_start_is_in_flight_is_never_evicted(
     for i in range(router_module.MAX_UNCLAIMED_TURNS + 10):  # e.g. many sub-agent turns
         router.feed(delta(f"other{i}", "x"))
     log = router.claim("awaited", "mine", started=True)
-    assert [e.params_dict["delta"] for e in log.events] == ["keep me"]
+    assert [e.params_dict["delta"] for e in log.notifications()] == ["keep me"]
     assert router.live_turns() <= router_module.MAX_UNCLAIMED_TURNS + 1
 
 
