@@ -6,12 +6,17 @@ through its own :class:`TurnCursor`, sync or async.  The waiting protocol —
 block on a condition, or await a loop future woken with
 ``call_soon_threadsafe`` — is written once, in :class:`Waitable`.
 
-A log keeps each notification as the raw line it arrived as (``bytes``), and
-each consumer parses what it takes, on its own thread.  Bytes are invisible to
-Python's cyclic garbage collector, while a parsed event (a dict tree plus its
-wrapper) is tracked: holding 200,000 parsed events made full collections take
-half of a fast stream's time (bench/RESULTS.md).  Server requests stay objects:
-every consumer must see the same one, since it is answered once.
+A log keeps each notification in three parallel lists: the raw line
+(``bytes``), its method and its params dict.  A parsed message (a dict holding
+a dict, plus a wrapper object, or a tuple holding a dict) is tracked by
+Python's cyclic garbage collector for as long as it lives; holding 200,000 of
+them made full collections take half of a fast stream's time
+(bench/RESULTS.md).  Bytes, strings and a params dict of plain values (a
+delta's) are untracked, so a long log costs the collector next to nothing.
+Each consumer wraps the events it takes in fresh :class:`Notification`
+objects, one at a time when iterating, and the whole message (``raw``) is
+parsed again only if a consumer reads it.  Server requests stay objects:
+every consumer must see the same one (it is answered once).
 """
 
 from __future__ import annotations
@@ -24,8 +29,6 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Union
-
-import orjson
 
 from . import protocol
 from .errors import CodexTimeoutError, TransportClosedError
@@ -40,27 +43,35 @@ log = logging.getLogger("codex_notebook")
 
 Waker = Callable[[], None]
 RequestHandler = Callable[["ServerRequest"], Any]
-#: What a log holds per event: the raw line of a notification, or a server request.
+#: What ``TurnLog.items`` holds per event: a notification's raw line, or a server request.
 LogItem = Union[bytes, "ServerRequest"]
 
-_loads = orjson.loads
 _route_ids = protocol.route_ids
 
 
-def materialize(item: LogItem, turn_id: str | None = None) -> Notification:
-    """A log item as the consumer sees it: a fresh Notification, or the shared ServerRequest.
+def materialize(item: LogItem, method: str, params: Any, turn_id: str | None) -> Notification:
+    """A log entry as the consumer sees it: a fresh Notification, or the shared ServerRequest.
 
     ``turn_id``: the log's (routing put the event there because it is its turn id).
     """
     if type(item) is not bytes:
         return item  # type: ignore[return-value]  # a ServerRequest
-    message = _loads(item)
-    method = message["method"]
-    params = message.get("params")
     thread_id = params.get("threadId") if type(params) is dict else None
     if turn_id is None or type(thread_id) is not str:  # not the common shape: ask the table
         turn_id, thread_id = _route_ids(method, params)
-    return Notification(method, message, turn_id, thread_id)
+    return Notification.from_line(item, method, params, turn_id, thread_id)
+
+
+class Batch:
+    """One read's events for one turn, gathered by the reader before a single append."""
+
+    __slots__ = ("end", "items", "methods", "params")
+
+    def __init__(self) -> None:
+        self.items: list[LogItem] = []
+        self.methods: list[str] = []
+        self.params: list[Any] = []
+        self.end: int | None = None  # index of turn/completed, if the batch holds it
 
 
 class Waitable:
@@ -174,6 +185,8 @@ class TurnLog(Waitable):
         "error",
         "handler",
         "items",
+        "methods",
+        "params",
         "pending_requests",
         "thread_id",
         "turn_id",
@@ -183,7 +196,9 @@ class TurnLog(Waitable):
         super().__init__()
         self.turn_id = turn_id
         self.thread_id = thread_id
-        self.items: list[LogItem] = []
+        self.items: list[LogItem] = []  # these three grow together, under the lock
+        self.methods: list[str] = []
+        self.params: list[Any] = []
         self.completed = False
         self.error: TransportClosedError | None = None
         self.claimed = False
@@ -203,30 +218,37 @@ class TurnLog(Waitable):
     def __len__(self) -> int:
         return len(self.items)
 
-    def notifications(self, start: int = 0) -> list[Notification]:
-        """The events from ``start`` on, parsed (each call makes fresh Notification objects)."""
+    def notifications(self, start: int = 0, end: int | None = None) -> list[Notification]:
+        """Events ``start:end`` as fresh Notification objects (server requests are shared)."""
+        return list(self.iter_notifications(start, end))
+
+    def iter_notifications(self, start: int, end: int | None) -> Iterator[Notification]:
         turn_id = self.turn_id
-        return [materialize(item, turn_id) for item in self.items[start:]]
+        for item, method, params in zip(
+            self.items[start:end], self.methods[start:end], self.params[start:end], strict=True
+        ):
+            yield materialize(item, method, params, turn_id)
 
-    def extend(self, items: list[LogItem], *, end: LogItem | None, cap: int | None) -> None:
-        """Reader thread: append one read's items for this turn and wake its consumers.
+    def extend(self, batch: Batch, *, cap: int | None) -> None:
+        """Reader thread: append one read's events for this turn and wake its consumers.
 
-        ``end``: the batch's ``turn/completed`` line, if it holds one.  With
-        ``cap`` (an unclaimed log), items beyond it are dropped, but never the
-        end: a consumer must never wait forever.
+        With ``cap`` (an unclaimed log), events beyond it are dropped, but never
+        the end (``turn/completed``): a consumer must never wait forever.
         """
-        completes = end is not None
+        completes = batch.end is not None
+        items, methods, params = batch.items, batch.methods, batch.params
         with self._lock:
             if cap is not None and len(self.items) + len(items) > cap:
-                room = max(0, cap - len(self.items))
-                kept = items[:room]
-                lost = len(items) - room
-                if end is not None and not any(item is end for item in kept):
-                    kept.append(end)
-                    lost -= 1
-                self.dropped += lost
-                items = kept
+                keep = list(range(max(0, cap - len(self.items))))
+                if batch.end is not None and batch.end not in keep:
+                    keep.append(batch.end)
+                self.dropped += len(items) - len(keep)
+                items = [items[i] for i in keep]
+                methods = [methods[i] for i in keep]
+                params = [params[i] for i in keep]
             self.items += items
+            self.methods += methods
+            self.params += params
             if completes:
                 self.completed = True
                 self.completed_at = time.monotonic()
@@ -287,84 +309,77 @@ class TurnCursor:
         self.log = turn_log
         self.position = 0
 
-    def _take_items(self) -> list[LogItem] | None:
-        """The raw items available now ([] if none yet, None at the end)."""
+    def _take_range(self) -> tuple[int, int] | None:
+        """The positions of the events available now (empty if none yet), None at the end."""
         turn_log = self.log
-        # The end flags first: they are set after the items they follow, so once seen,
-        # every item is already in the list (reading the length first could miss the last).
+        # The end flags first: they are set after the events they follow, so once seen,
+        # every event is already in the lists (reading the length first could miss the last).
         error, completed = turn_log.error, turn_log.completed
-        items = turn_log.items
-        end = len(items)
-        if self.position < end:
-            batch = items[self.position : end]
+        start, end = self.position, len(turn_log.items)
+        if start < end:
             self.position = end
-            return batch
+            return start, end
         if error is not None:
             raise error
         if completed:
             return None
-        return []
+        return start, start
 
     def take(self) -> list[Notification] | None:
         """Everything available now, without waiting: [] if nothing yet, None once the
         turn is over and drained; raises the transport error after the last event."""
-        items = self._take_items()
-        turn_id = self.log.turn_id
-        return None if items is None else [materialize(item, turn_id) for item in items]
+        span = self._take_range()
+        return None if span is None else self.log.notifications(*span)
 
     def _ready(self) -> bool:
         return len(self.log.items) > self.position or self.log.finished
 
-    def _next_items(self, timeout: float | None) -> list[LogItem] | None:
+    def _next_range(self, timeout: float | None) -> tuple[int, int] | None:
         if not self.log.wait_until(self._ready, timeout):
             raise CodexTimeoutError(
                 f"no event from turn {self.log.turn_id} within {timeout} s; it is still running"
             )
-        return self._take_items()
+        return self._take_range()
 
-    async def _anext_items(self) -> list[LogItem] | None:
+    async def _anext_range(self) -> tuple[int, int] | None:
         while True:
-            items = self._take_items()
-            if items is None or items:
-                return items
+            span = self._take_range()
+            if span is None or span[0] < span[1]:
+                return span
             await self.log.wait_until_async(self._ready)
 
     def next_batch(self, timeout: float | None = None) -> list[Notification] | None:
         """Block for new events (``CodexTimeoutError`` after ``timeout``); None at the end."""
-        items = self._next_items(timeout)
-        turn_id = self.log.turn_id
-        return None if items is None else [materialize(item, turn_id) for item in items]
+        span = self._next_range(timeout)
+        return None if span is None else self.log.notifications(*span)
 
     async def anext_batch(self) -> list[Notification] | None:
         """Await new events; None at the end. Use ``asyncio.timeout()`` for a deadline."""
-        items = await self._anext_items()
-        turn_id = self.log.turn_id
-        return None if items is None else [materialize(item, turn_id) for item in items]
+        span = await self._anext_range()
+        return None if span is None else self.log.notifications(*span)
 
     def events(self, timeout: float | None = None) -> Iterator[Notification]:
         """Every remaining event, blocking for more; ``timeout`` bounds each wait."""
-        turn_id = self.log.turn_id
-        while (items := self._next_items(timeout)) is not None:
-            for item in items:
-                yield materialize(item, turn_id)
+        while (span := self._next_range(timeout)) is not None:
+            yield from self.log.iter_notifications(*span)
 
     async def aevents(self, timeout: float | None = None) -> AsyncIterator[Notification]:
         """Every remaining event, awaited; ``timeout`` bounds each wait."""
         while True:
             if timeout is None:
-                items = await self._anext_items()
+                span = await self._anext_range()
             else:
                 try:
-                    items = await asyncio.wait_for(self._anext_items(), timeout)
+                    span = await asyncio.wait_for(self._anext_range(), timeout)
                 except asyncio.TimeoutError:
                     raise CodexTimeoutError(
                         f"no event from turn {self.log.turn_id} within {timeout} s; "
                         "it is still running"
                     ) from None
-            if items is None:
+            if span is None:
                 return
-            for item in items:
-                yield materialize(item, self.log.turn_id)
+            for event in self.log.iter_notifications(*span):
+                yield event
 
     def __iter__(self) -> Iterator[Notification]:
         return self.events()

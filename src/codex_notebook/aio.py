@@ -356,8 +356,16 @@ class AsyncTurnHandle(TurnFace):
 
         ``timeout`` bounds the wait for each next event (``CodexTimeoutError``).
         """
-        async for event in self.cursor().aevents(timeout):
-            yield event
+        cursor = self.cursor()  # one async generator, not two: this loop runs per event
+        while True:
+            if timeout is None:
+                span = await cursor._anext_range()
+            else:
+                span = await _within(cursor._anext_range(), timeout, f"turn {self.id}")
+            if span is None:
+                return
+            for event in cursor.log.iter_notifications(*span):
+                yield event
 
     async def stream_text(self, *, timeout: float | None = None) -> AsyncIterator[str]:
         """Only the agent's message text, delta by delta."""

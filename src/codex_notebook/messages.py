@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import protocol
@@ -41,10 +42,13 @@ class Notification:
     """One message from the server, as a consumer sees it.
 
     ``method``, ``turn_id`` and ``thread_id`` are known without validation;
-    ``params`` is a typed model built on first access and cached.
+    ``params`` is a typed model built on first access and cached; ``raw`` (the
+    whole message) is parsed from the line on first access for turn events.
+    ``params_dict`` may be shared with other consumers of the same event:
+    treat it as read-only.
     """
 
-    __slots__ = ("_params", "method", "raw", "thread_id", "turn_id")
+    __slots__ = ("_line", "_params", "_params_dict", "_raw", "method", "thread_id", "turn_id")
     _kind: _Kind = "notification"
 
     def __init__(
@@ -55,16 +59,46 @@ class Notification:
         thread_id: str | None = None,
     ) -> None:
         self.method = method
-        self.raw = raw
+        self._raw: dict[str, Any] | None = raw
+        self._line: bytes | None = None
+        self._params_dict: Any = raw.get("params")
         self.turn_id = turn_id
         self.thread_id = thread_id
         self._params: BaseModel | None = None
 
+    @classmethod
+    def from_line(
+        cls,
+        line: bytes,
+        method: str,
+        params: Any,
+        turn_id: str | None,
+        thread_id: str | None,
+    ) -> Notification:
+        """A notification whose ``raw`` is parsed from ``line`` only if someone reads it."""
+        self = cls.__new__(cls)
+        self.method = method
+        self._raw = None
+        self._line = line
+        self._params_dict = params
+        self.turn_id = turn_id
+        self.thread_id = thread_id
+        self._params = None
+        return self
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The whole JSON-RPC message as received."""
+        raw = self._raw
+        if raw is None:
+            raw = self._raw = orjson.loads(self._line or b"{}")
+        return raw
+
     @property
     def params_dict(self) -> dict[str, Any]:
         """The params exactly as received (an empty dict when absent or not an object)."""
-        params = self.raw.get("params")
-        return params if isinstance(params, dict) else {}
+        params = self._params_dict
+        return params if type(params) is dict else {}
 
     @property
     def params(self) -> BaseModel:

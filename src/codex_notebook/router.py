@@ -45,7 +45,7 @@ import orjson
 from . import protocol
 from ._dispatch import Dispatcher, RequestHandler
 from ._json import check_json
-from ._turnlog import Channel, LogItem, TurnCursor, TurnLog, Waitable
+from ._turnlog import Batch, Channel, TurnCursor, TurnLog, Waitable
 from .errors import ProtocolError, TransportClosedError, rpc_error_from
 from .messages import Notification, ServerRequest
 from .tools import ToolRegistry
@@ -64,7 +64,7 @@ UNCLAIMED_EXPIRY_S = 600.0
 #: Global channel capacity (drop-oldest beyond it).
 GLOBAL_CHANNEL_SIZE = 1000
 
-_TURN_COMPLETED = "turn/completed"
+_COMPLETED = "turn/completed"
 _RESOLVED = "serverRequest/resolved"
 _route_ids = protocol.route_ids
 #: Methods whose params carry ``turnId`` and ``threadId`` directly: nearly every turn event.
@@ -320,7 +320,7 @@ class Router:
     # -- the reader thread ------------------------------------------------------------
 
     def feed(self, line: bytes) -> None:
-        """Route one line and wake its consumers at once."""
+        """Route one line and wake its consumers at once (tests; the reader uses feed_batch)."""
         self.feed_batch((line,))
 
     def feed_batch(self, lines: Iterable[bytes]) -> None:
@@ -331,40 +331,52 @@ class Router:
         loop) handoff per turn per read, not per line; a slow stream still
         wakes at once, since then each read returns a single line.
         """
-        batches: dict[TurnLog, list[LogItem]] = {}
-        ends: dict[TurnLog, LogItem] = {}
+        batches: dict[TurnLog, Batch] = {}
+        turns = self._turns
         for line in lines:
             try:
-                self._route(line, batches, ends)
+                message = _loads(line)
+            except _JSONDecodeError:
+                if line.strip():
+                    self._malformed(line, "not JSON")
+                continue
+            try:
+                # The hot path, inlined: an event of a claimed, running turn.
+                if type(message) is dict and "id" not in message:
+                    method = message.get("method")
+                    params = message.get("params")
+                    if method in _DIRECT_IDS and type(params) is dict:
+                        turn_log = turns.get(params.get("turnId"))  # type: ignore[arg-type]
+                        if turn_log is not None and turn_log.claimed and method != _COMPLETED:
+                            batch = batches.get(turn_log)
+                            if batch is None:
+                                batch = batches[turn_log] = Batch()
+                            batch.items.append(line)
+                            batch.methods.append(method)
+                            batch.params.append(params)
+                            continue
+                self._route(line, message, batches)
             except Exception:  # a routing bug must not kill the only reader
                 log.exception("codex_notebook: error while routing a server message")
-        for turn_log, items in batches.items():
+        for turn_log, batch in batches.items():
             try:
-                self._flush(turn_log, items, ends.get(turn_log))
+                self._flush(turn_log, batch)
             except Exception:
                 log.exception("codex_notebook: error while delivering turn events")
 
-    def _flush(self, turn_log: TurnLog, items: list[LogItem], end: LogItem | None) -> None:
-        """Reader thread: append one read's items to a log; release it if it just ended."""
+    def _flush(self, turn_log: TurnLog, batch: Batch) -> None:
+        """Reader thread: append one read's events to a log; release it if it just ended."""
         cap = None
         if not turn_log.claimed and time.monotonic() - turn_log.created_at >= UNCLAIMED_UNCAPPED_S:
             cap = MAX_UNCLAIMED_EVENTS
-        turn_log.extend(items, end=end, cap=cap)
-        if end is not None:
+        turn_log.extend(batch, cap=cap)
+        if batch.end is not None:
             with self._lock:
                 if turn_log.claimed:
                     self._release(turn_log)
 
-    def _route(
-        self, line: bytes, batches: dict[TurnLog, list[LogItem]], ends: dict[TurnLog, LogItem]
-    ) -> None:
-        """Reader thread: parse one line and route it. Never raises for bad input."""
-        try:
-            message = _loads(line)
-        except _JSONDecodeError:
-            if line.strip():
-                self._malformed(line, "not JSON")
-            return
+    def _route(self, line: bytes, message: Any, batches: dict[TurnLog, Batch]) -> None:
+        """Reader thread: route one parsed line (every case). Never raises for bad input."""
         if type(message) is not dict:
             self._malformed(line, "not a JSON object")
             return
@@ -405,14 +417,15 @@ class Router:
                 self._lines += 1
                 if self._lines % 1024 == 0:
                     self._expire_unclaimed()
-        # the raw line, not the parsed dict: see _turnlog's docstring (garbage collection)
+        # not the parsed message: see _turnlog's docstring (garbage collection)
         batch = batches.get(turn_log)
         if batch is None:
-            batches[turn_log] = [line]
-        else:
-            batch.append(line)
-        if method == _TURN_COMPLETED:
-            ends[turn_log] = line
+            batch = batches[turn_log] = Batch()
+        if method == _COMPLETED:
+            batch.end = len(batch.items)
+        batch.items.append(line)
+        batch.methods.append(method)
+        batch.params.append(params)
 
     def _malformed(self, line: bytes, why: str) -> None:
         self.malformed += 1
@@ -447,7 +460,7 @@ class Router:
         message: dict[str, Any],
         turn_id: str | None,
         thread_id: str | None,
-        batches: dict[TurnLog, list[LogItem]],
+        batches: dict[TurnLog, Batch],
     ) -> None:
         """Reader thread: record a server request and hand it to whoever answers it."""
         request = ServerRequest(method, message, turn_id, thread_id, self._send_quietly)
@@ -468,9 +481,10 @@ class Router:
         else:
             batch = batches.get(turn_log)
             if batch is None:
-                batches[turn_log] = [request]
-            else:
-                batch.append(request)
+                batch = batches[turn_log] = Batch()
+            batch.items.append(request)
+            batch.methods.append(method)
+            batch.params.append(request.params_dict)
             if not turn_log.add_request(request):
                 request.settle("turn ended")
                 return

@@ -22,6 +22,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
 import orjson
 
 from .errors import BinaryNotFoundError, TransportClosedError, redact
@@ -154,6 +159,8 @@ class SubprocessTransport:
             target=self._drain_stderr, name="codex-stderr", daemon=True
         )
         self._stderr_thread.start()
+        assert self._proc.stdout is not None
+        _widen_pipe(self._proc.stdout.fileno())
         self._reader = threading.Thread(
             target=self._read_loop, args=(sink,), name="codex-reader", daemon=True
         )
@@ -271,7 +278,25 @@ class SubprocessTransport:
                     stream.close()
 
 
-READ_SIZE = 1 << 16
+#: The most one read takes.  A reader that keeps up gets what is there (a trickle: one
+#: line); a reader that falls behind gets up to the pipe's size at once, so bursts are
+#: routed, and consumers woken, in bigger batches: the batching adapts to the load.
+READ_SIZE = 1 << 20
+#: The pipe size we ask for (Linux; the default is 64 KiB, the unprivileged limit 1 MiB).
+PIPE_SIZE = 1 << 20
+
+
+def _widen_pipe(fd: int) -> None:
+    """Let the server's output pipe hold up to PIPE_SIZE bytes (best effort, Linux only)."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    if set_size is None:
+        return
+    for size in (PIPE_SIZE, PIPE_SIZE // 4):
+        try:
+            fcntl.fcntl(fd, set_size, size)
+            return
+        except OSError:  # above /proc/sys/fs/pipe-max-size, or out of pipe quota
+            continue
 
 
 def _niced(argv: list[str], niceness: int) -> list[str]:
@@ -288,7 +313,7 @@ def _niced(argv: list[str], niceness: int) -> list[str]:
 def _read_lines(fd: int) -> Iterator[list[bytes]]:
     """Yield the complete lines of each read (a partial line waits for the next read).
 
-    Reading 64 KiB at a time with ``os.read`` returns whatever is available:
+    Reading up to READ_SIZE at a time with ``os.read`` returns whatever is available:
     a burst arrives as one big batch, a trickle as single lines.  Lines of any
     length are reassembled.
     """
