@@ -43,7 +43,7 @@ from .errors import (
     TransportClosedError,
 )
 from .messages import ServerRequest
-from .results import TurnResult, collect_result
+from .results import TurnResult, fold_result
 from .router import RequestHandler, Router, TurnCursor, TurnLog
 from .tools import ToolRegistry, Toolset
 from .transport import SubprocessTransport, Transport
@@ -327,8 +327,9 @@ class TurnCore:
         if self._result is None:
             if self.log.error is not None:
                 raise self.log.error
-            events = self.log.notifications()
-            self._result = collect_result(self.id, self.thread_id, events, self.output_model)
+            with self.log._lock:
+                pairs = list(zip(self.log.methods, self.log.params, strict=True))
+            self._result = fold_result(self.id, self.thread_id, pairs, self.output_model)
         return self._result
 
     def interrupt_params(self) -> dict[str, Any]:

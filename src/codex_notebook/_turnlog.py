@@ -218,6 +218,9 @@ class TurnLog(Waitable):
     def __len__(self) -> int:
         return len(self.items)
 
+    def __bool__(self) -> bool:
+        return True  # a log without events yet is still a log (``x or y`` must not skip it)
+
     def notifications(self, start: int = 0, end: int | None = None) -> list[Notification]:
         """Events ``start:end`` as fresh Notification objects (server requests are shared)."""
         return list(self.iter_notifications(start, end))

@@ -232,7 +232,9 @@ class Router:
                 route = self._threads.get(thread_id)
                 if route is not None:
                     route.starting = max(0, route.starting - 1)
-            turn_log = self._turns.get(turn_id) or self._finished.get(turn_id)
+            turn_log = self._turns.get(turn_id)
+            if turn_log is None:
+                turn_log = self._finished.get(turn_id)
             if turn_log is None:
                 turn_log = TurnLog(turn_id, thread_id)
                 if self.error is None:

@@ -442,3 +442,11 @@ def test_a_deferred_request_is_settled_by_withdrawal_turn_end_or_transport_death
     assert not request.respond({"decision": "accept"})  # a late answer is dropped
     assert sent == []
     assert router.open_server_requests() == 0
+
+
+def test_claiming_a_log_whose_first_events_are_still_in_the_readers_batch_keeps_it(
+    router: Router,
+) -> None:
+    with router._lock:  # the reader created the log; its events wait in the current batch
+        pending = router._turn_log("t1", "th")
+    assert router.claim("t1", "th") is pending
