@@ -248,6 +248,8 @@ def test_a_thousand_completed_turns_leave_no_per_turn_state(codex: Codex) -> Non
     assert codex.router.live_turns() == 0
     assert len(codex.router._finished) == 0
     assert len(codex.router._unclaimed) == 0
+    assert codex.router._threads == {}  # no turn handler outlives its turn
+    assert codex.router.open_server_requests() == 0
 
 
 def test_same_thread_second_turn_start_folds_into_the_running_turn(codex: Codex) -> None:
