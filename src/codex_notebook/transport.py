@@ -320,6 +320,7 @@ def _read_lines(fd: int) -> Iterator[list[bytes]]:
     partial: list[bytes] = []
     while data := os.read(fd, READ_SIZE):
         lines = data.split(b"\n")
+        del data  # do not hold up to READ_SIZE bytes while blocked in the next read
         tail = lines.pop()  # after the last newline: b"" or an unfinished line
         if lines:
             if partial:
@@ -327,6 +328,7 @@ def _read_lines(fd: int) -> Iterator[list[bytes]]:
                 lines[0] = b"".join(partial)
                 partial = []
             yield lines
+            del lines  # the turn logs keep the lines they need
         if tail:
             partial.append(tail)
     if partial:
