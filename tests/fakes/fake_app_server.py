@@ -117,7 +117,7 @@ STREAM_WORDS = (
     "it ",
     "naps ",
     "under ",
-    "a ",
+    "one ",
     "tree.\n",
     "Numbers: ",
     "12,345 ",
