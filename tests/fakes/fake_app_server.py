@@ -663,7 +663,7 @@ class Turn:
             self._dynamic_tools(d)
         if d.fail and not d.deltas_explicit:
             return "failed"
-        self._open_message()
+        self._open_message(real_id=d.stream is not None)
         if d.flood is not None:
             self._flood(d.flood)
         elif d.stream is not None:
@@ -693,8 +693,8 @@ class Turn:
             "questions": None,
         }
 
-    def _open_message(self) -> None:
-        self._msg_id = self.server.new_id("msg")
+    def _open_message(self, real_id: bool = False) -> None:
+        self._msg_id = f"msg_{uuid.uuid4().hex[:12]}" if real_id else self.server.new_id("msg")
         self._msg_text = []
         self._item("item/started", self._message_item())
         self._drain_pending()
