@@ -49,6 +49,12 @@ class Codex(ClientFace):
     :meth:`close` (dropping the last reference also stops the server).  Safe to
     share between threads.  ``experimental_api=True`` asks codex for its
     experimental API, which client tools (``thread_start(tools=...)``) need.
+
+    ``approval_handler(request)`` answers the server requests no turn handler
+    takes, off the reader thread on a bounded pool of workers: return the JSON
+    result, None for the safe refusal (decline), or :data:`~codex_notebook.DEFER`
+    to answer later with ``request.respond(...)`` — do that, rather than block,
+    when a person has to decide.
     """
 
     def __init__(
