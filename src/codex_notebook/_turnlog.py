@@ -44,7 +44,7 @@ log = logging.getLogger("codex_notebook")
 Waker = Callable[[], None]
 RequestHandler = Callable[["ServerRequest"], Any]
 #: What ``TurnLog.items`` holds per event: a notification's raw line, or a server request.
-LogItem = Union[bytes, "ServerRequest"]
+LogItem = Union[bytes, str, "ServerRequest"]
 
 _route_ids = protocol.route_ids
 
@@ -54,7 +54,7 @@ def materialize(item: LogItem, method: str, params: Any, turn_id: str | None) ->
 
     ``turn_id``: the log's (routing put the event there because it is its turn id).
     """
-    if type(item) is not bytes:
+    if type(item) is not bytes and type(item) is not str:  # a transport may hand us str
         return item  # type: ignore[return-value]  # a ServerRequest
     thread_id = params.get("threadId") if type(params) is dict else None
     if turn_id is None or type(thread_id) is not str:  # not the common shape: ask the table

@@ -431,7 +431,8 @@ class Router:
 
     def _malformed(self, line: bytes, why: str) -> None:
         self.malformed += 1
-        preview = line[:200].decode("utf-8", "replace")
+        head = line[:200]
+        preview = head.decode("utf-8", "replace") if isinstance(head, bytes) else str(head)
         log.warning("codex_notebook: skipped a malformed line from codex (%s): %r", why, preview)
 
     def _on_response(self, message: dict[str, Any]) -> None:

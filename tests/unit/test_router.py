@@ -450,3 +450,11 @@ def test_claiming_a_log_whose_first_events_are_still_in_the_readers_batch_keeps_
     with router._lock:  # the reader created the log; its events wait in the current batch
         pending = router._turn_log("t1", "th")
     assert router.claim("t1", "th") is pending
+
+
+def test_lines_given_as_text_route_like_bytes(router: Router) -> None:
+    """A transport that reads text (a WebSocket's text frames) may hand over str lines."""
+    log = router.claim("t1", "th")
+    router.feed_batch([delta("t1", "a").decode(), "not json", completed("t1").decode()])
+    assert [e.method for e in log.cursor()] == ["item/agentMessage/delta", "turn/completed"]
+    assert router.malformed == 1
