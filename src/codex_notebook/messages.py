@@ -60,7 +60,7 @@ class Notification:
     ) -> None:
         self.method = method
         self._raw: dict[str, Any] | None = raw
-        self._line: bytes | None = None
+        self._line: bytes | str | None = None
         self._params_dict: Any = raw.get("params")
         self.turn_id = turn_id
         self.thread_id = thread_id
@@ -69,7 +69,7 @@ class Notification:
     @classmethod
     def from_line(
         cls,
-        line: bytes,
+        line: bytes | str,
         method: str,
         params: Any,
         turn_id: str | None,
