@@ -28,14 +28,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any
 
 from . import protocol
 from .errors import CodexTimeoutError, TransportClosedError
-from .messages import Notification
-
-if TYPE_CHECKING:
-    from .messages import ServerRequest
+from .messages import Notification, ServerRequest
 
 __all__ = ["Channel", "TurnCursor", "TurnLog", "Waitable"]
 
@@ -43,8 +40,10 @@ log = logging.getLogger("codex_notebook")
 
 Waker = Callable[[], None]
 RequestHandler = Callable[["ServerRequest"], Any]
-#: What ``TurnLog.items`` holds per event: a notification's raw line, or a server request.
-LogItem = Union[bytes, str, "ServerRequest"]
+#: What ``TurnLog.items`` holds per event: a notification's raw line (bytes or str), or just
+#: its ``emittedAtMs`` when the message was exactly {method, params, emittedAtMs} (``raw`` is
+#: rebuilt from those on demand), or a server request.
+LogItem = bytes | str | int | ServerRequest
 
 _route_ids = protocol.route_ids
 
@@ -54,8 +53,8 @@ def materialize(item: LogItem, method: str, params: Any, turn_id: str | None) ->
 
     ``turn_id``: the log's (routing put the event there because it is its turn id).
     """
-    if type(item) is not bytes and type(item) is not str:  # a transport may hand us str
-        return item  # type: ignore[return-value]  # a ServerRequest
+    if isinstance(item, ServerRequest):
+        return item
     thread_id = params.get("threadId") if type(params) is dict else None
     if turn_id is None or type(thread_id) is not str:  # not the common shape: ask the table
         turn_id, thread_id = _route_ids(method, params)

@@ -60,7 +60,7 @@ class Notification:
     ) -> None:
         self.method = method
         self._raw: dict[str, Any] | None = raw
-        self._line: bytes | str | None = None
+        self._line: bytes | str | int | None = None
         self._params_dict: Any = raw.get("params")
         self.turn_id = turn_id
         self.thread_id = thread_id
@@ -69,7 +69,7 @@ class Notification:
     @classmethod
     def from_line(
         cls,
-        line: bytes | str,
+        line: bytes | str | int,
         method: str,
         params: Any,
         turn_id: str | None,
@@ -91,7 +91,12 @@ class Notification:
         """The whole JSON-RPC message as received."""
         raw = self._raw
         if raw is None:
-            raw = self._raw = orjson.loads(self._line or b"{}")
+            line = self._line
+            if isinstance(line, int):  # only the stamp was kept: the message had nothing else
+                raw = {"method": self.method, "params": self._params_dict, "emittedAtMs": line}
+            else:
+                raw = orjson.loads(line or b"{}")
+            self._raw = raw
         return raw
 
     @property

@@ -353,7 +353,16 @@ class Router:
                             batch = batches.get(turn_log)
                             if batch is None:
                                 batch = batches[turn_log] = Batch()
-                            batch.items.append(line)
+                            # Keep less per event (a log keeps every event): the turn's own
+                            # id strings instead of this line's copies, and, for codex's
+                            # usual {method, params, emittedAtMs}, the stamp, not the line.
+                            params["turnId"] = turn_log.turn_id
+                            if params.get("threadId") == turn_log.thread_id:
+                                params["threadId"] = turn_log.thread_id
+                            if len(message) == 3 and "emittedAtMs" in message:
+                                batch.items.append(message["emittedAtMs"])
+                            else:
+                                batch.items.append(line)
                             batch.methods.append(method)
                             batch.params.append(params)
                             continue

@@ -458,3 +458,17 @@ def test_lines_given_as_text_route_like_bytes(router: Router) -> None:
     router.feed_batch([delta("t1", "a").decode(), "not json", completed("t1").decode()])
     assert [e.method for e in log.cursor()] == ["item/agentMessage/delta", "turn/completed"]
     assert router.malformed == 1
+
+
+def test_raw_is_the_whole_message_as_received(router: Router) -> None:
+    log = router.claim("t1", "th")
+    usual = {
+        "method": "item/agentMessage/delta",
+        "params": {"threadId": "th", "turnId": "t1", "itemId": "m", "delta": "a"},
+        "emittedAtMs": 1796126439728,
+    }
+    extra = {**usual, "params": {**usual["params"], "delta": "b"}, "x-extra": [1]}
+    router.feed_batch([orjson.dumps(usual), orjson.dumps(extra)])
+    first, second = log.notifications()
+    assert first.raw == usual and list(first.raw) == list(usual)
+    assert second.raw == extra
