@@ -10,6 +10,7 @@ HERE = Path(__file__).parent
 SCRIPTS = [
     "router_throughput.py",
     "real_overhead.py",
+    "tool_roundtrip.py",
     "widget_traffic.py",
     "kernel_responsiveness.py",
     "load.py",

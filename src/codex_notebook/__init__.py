@@ -20,14 +20,18 @@ from .errors import (
     CodexError,
     CodexRpcError,
     CodexTimeoutError,
+    InvalidArgumentError,
     OutputParseError,
     ProtocolError,
     ServerOverloadedError,
     StartupError,
     TransportClosedError,
 )
-from .messages import Notification, ServerRequest, UnknownParams
+from .messages import DEFER, Notification, ServerRequest, UnknownParams
+from .policies import Approval, Sandbox
 from .results import TurnError, TurnResult, Usage
+from .router import TurnCursor
+from .tools import Tool, ToolCall, ToolResult, Toolset
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -35,6 +39,8 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFER",
+    "Approval",
     "AsyncCodex",
     "AsyncThread",
     "AsyncTurnHandle",
@@ -43,14 +49,21 @@ __all__ = [
     "CodexError",
     "CodexRpcError",
     "CodexTimeoutError",
+    "InvalidArgumentError",
     "Notification",
     "OutputParseError",
     "ProtocolError",
+    "Sandbox",
     "ServerOverloadedError",
     "ServerRequest",
     "StartupError",
     "Thread",
+    "Tool",
+    "ToolCall",
+    "ToolResult",
+    "Toolset",
     "TransportClosedError",
+    "TurnCursor",
     "TurnError",
     "TurnHandle",
     "TurnResult",

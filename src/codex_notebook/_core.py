@@ -1,8 +1,15 @@
-"""What the sync and the asyncio clients share: lifecycle, handshake, params.
+"""What the sync and the asyncio clients share: lifecycle, handshake, threads, turns.
 
 Both clients are thin faces over this: the only difference between them is
 how a caller waits (blocking on a future or condition vs awaiting a loop
-future woken with ``call_soon_threadsafe``).
+future woken with ``call_soon_threadsafe``).  Everything else — params, the
+order of registrations around a request, what a response means — is here,
+written once.
+
+Lifetime: the reader thread holds the :class:`ClientCore` (it is the
+transport's sink) but never a face; the face (``Codex`` / ``AsyncCodex``) owns
+a ``weakref.finalize`` that closes the core, so dropping the last reference to
+a client stops its app-server even though the reader thread lives on until then.
 """
 
 from __future__ import annotations
@@ -17,10 +24,28 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from . import _rollout
+from ._params import (
+    InputLike,
+    check_options,
+    input_items,
+    output_model,
+    thread_id_of,
+    thread_params,
+    turn_id_of,
+)
 from .approvals import decline_all
-from .errors import CodexError, StartupError, TransportClosedError
-from .results import TurnResult, collect_result
-from .router import RequestHandler, Router, TurnLog
+from .errors import (
+    CodexError,
+    InvalidArgumentError,
+    ProtocolError,
+    StartupError,
+    TransportClosedError,
+)
+from .messages import ServerRequest
+from .results import TurnResult, fold_result
+from .router import RequestHandler, Router, TurnCursor, TurnLog
+from .tools import ToolRegistry, Toolset
 from .transport import SubprocessTransport, Transport
 
 __all__ = [
@@ -29,25 +54,13 @@ __all__ = [
     "ClientState",
     "InputLike",
     "ThreadFace",
+    "ThreadSetup",
     "TurnCore",
     "TurnFace",
 ]
 
 CLIENT_NAME = "codex_notebook"
-InputLike = str | Mapping[str, Any] | Sequence[str | Mapping[str, Any]]
-
-_SANDBOX_MODES = {
-    "read-only": "read-only",
-    "readonly": "read-only",
-    "workspace-write": "workspace-write",
-    "full-access": "danger-full-access",
-    "danger-full-access": "danger-full-access",
-}
-_SANDBOX_POLICIES = {
-    "read-only": {"type": "readOnly"},
-    "workspace-write": {"type": "workspaceWrite"},
-    "danger-full-access": {"type": "dangerFullAccess"},
-}
+ToolsArg = Toolset | Sequence[Toolset] | None
 
 
 class ClientState(enum.Enum):
@@ -63,7 +76,10 @@ def _package_version() -> str:
 
 
 class ClientCore:
-    """Owns the transport and the router of one client."""
+    """Owns the transport and the router of one client (never a face: see the module doc).
+
+    ``state`` is guarded by ``_state_lock``.
+    """
 
     def __init__(
         self,
@@ -75,8 +91,10 @@ class ClientCore:
         config: Mapping[str, Any] | None = None,
         approval_handler: RequestHandler | None = None,
         transport: Transport | None = None,
+        experimental_api: bool = False,
         client_name: str = CLIENT_NAME,
         opt_out_notifications: Sequence[str] = (),
+        start_hint: str = "",
     ) -> None:
         self.transport: Transport = transport or SubprocessTransport(
             codex_bin, config=config, env=env, codex_home=codex_home, cwd=cwd
@@ -84,12 +102,13 @@ class ClientCore:
         self.router = Router(self._send, default_handler=approval_handler or decline_all)
         self.state = ClientState.UNSTARTED
         self.client_name = client_name
+        self.experimental_api = bool(experimental_api)
         self.opt_out = list(opt_out_notifications)
         self.init_result: dict[str, Any] = {}
+        self.start_hint = start_hint
         self._state_lock = threading.Lock()
-        self._finalizer = weakref.finalize(self, self.transport.close)
 
-    # LineSink ---------------------------------------------------------------------------
+    # LineSink (reader thread) -------------------------------------------------------------
     def feed_batch(self, lines: Iterable[bytes]) -> None:
         self.router.feed_batch(lines)
 
@@ -105,10 +124,15 @@ class ClientCore:
     def start_initialize(self) -> Future[Any]:
         with self._state_lock:
             if self.state is not ClientState.UNSTARTED:
-                raise CodexError(f"client already {self.state.value}")
+                raise CodexError(
+                    f"this client was already started ({self.state.value}); "
+                    "create a new one to start another app-server"
+                )
             self.state = ClientState.RUNNING
         self.transport.start(self)
         capabilities: dict[str, Any] = {}
+        if self.experimental_api:
+            capabilities["experimentalApi"] = True
         if self.opt_out:
             capabilities["optOutNotificationMethods"] = self.opt_out
         params = {
@@ -122,7 +146,9 @@ class ClientCore:
         return self.router.start_request("initialize", params)
 
     def finish_initialize(self, result: Any) -> None:
-        self.init_result = result if isinstance(result, dict) else {}
+        if not isinstance(result, dict):
+            raise ProtocolError(f"initialize answered with {type(result).__name__}, not an object")
+        self.init_result = result
         self.router.notify("initialized")
 
     def startup_error(self, exc: BaseException) -> StartupError:
@@ -136,17 +162,20 @@ class ClientCore:
     def check_open(self) -> None:
         if self.router.error is not None:
             raise self.router.error
-        if self.state is ClientState.CLOSED:
+        state = self.state
+        if state is ClientState.UNSTARTED:
+            raise CodexError(f"this client is not started yet. {self.start_hint}".strip())
+        if state is ClientState.CLOSED:
             raise TransportClosedError("the client is closed")
 
     def close(self) -> None:
+        """Stop the server and fail every waiter. Idempotent, any thread, never a face."""
         with self._state_lock:
             was = self.state
             self.state = ClientState.CLOSED
         if was is not ClientState.UNSTARTED:
             self.transport.close()
         self.router.closed(TransportClosedError("the client was closed"))
-        self._finalizer.detach()
 
     # facts from initialize --------------------------------------------------------------
     @property
@@ -156,6 +185,99 @@ class ClientCore:
     @property
     def server_version(self) -> str | None:
         return parse_server_version(self.user_agent)
+
+    # threads ----------------------------------------------------------------------------
+    def thread_setup(
+        self,
+        method: str,
+        *,
+        thread_id: str | None = None,
+        model: str | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        sandbox: str | None = None,
+        approval_policy: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        base_instructions: str | None = None,
+        developer_instructions: str | None = None,
+        ephemeral: bool | None = None,
+        tools: ToolsArg = None,
+        include_turns: bool | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> ThreadSetup:
+        """Build the params of thread/start, /resume or /fork (checked; nothing sent yet)."""
+        where = {"thread/start": "thread_start()", "thread/resume": "thread_resume()"}.get(
+            method, "thread_fork()"
+        )
+        params = thread_params(
+            method,
+            where=where,
+            model=model,
+            cwd=cwd,
+            sandbox=sandbox,
+            approval_policy=approval_policy,
+            config=config,
+            base_instructions=base_instructions,
+            developer_instructions=developer_instructions,
+            options=options,
+        )
+        if thread_id is not None:
+            params = {"threadId": thread_id, **params}
+        if ephemeral is not None:
+            params["ephemeral"] = bool(ephemeral)
+        if include_turns is not None:
+            # the history is not needed to continue a thread; codex 0.171 deprecates loading it
+            params["excludeTurns"] = not include_turns
+        registry = ToolRegistry(tools) if tools is not None else None
+        if registry is not None and method == "thread/start":
+            if not self.experimental_api:
+                raise InvalidArgumentError(
+                    "thread_start(tools=...) needs codex's experimental API: create the client "
+                    "with Codex(experimental_api=True) (or AsyncCodex(experimental_api=True))"
+                )
+            params["dynamicTools"] = registry.to_wire()
+        return ThreadSetup(method, params, registry)
+
+    def adopt_thread(self, setup: ThreadSetup, response: Any) -> tuple[str, frozenset[str] | None]:
+        """After the response: register the thread's tool handlers; what tools it has."""
+        thread_id = thread_id_of(response, setup.method)
+        if setup.registry is not None:
+            self.router.set_tools(thread_id, setup.registry)
+        names: frozenset[str] | None
+        if setup.method == "thread/start":
+            names = setup.registry.names if setup.registry is not None else frozenset()
+        else:  # resumed or forked: the server restored the set it saved with the thread
+            thread = response.get("thread") if isinstance(response, dict) else None
+            path = thread.get("path") if isinstance(thread, dict) else None
+            names = _rollout.stored_tool_names(path if isinstance(path, str) else None)
+        return thread_id, names
+
+    # turns ------------------------------------------------------------------------------
+    def turn_started(
+        self,
+        thread_id: str,
+        response: Any,
+        handler: RequestHandler | None,
+        output_schema: type[BaseModel] | Mapping[str, Any] | None,
+    ) -> TurnCore:
+        """After the turn/start response (its :meth:`Router.begin_turn` came before)."""
+        try:
+            turn_id = turn_id_of(response)
+        except BaseException:
+            self.router.abandon_turn(thread_id)
+            raise
+        turn_log = self.router.claim(turn_id, thread_id, handler, started=True)
+        return TurnCore(self, turn_id, thread_id, turn_log, output_model(output_schema))
+
+
+class ThreadSetup:
+    """Checked params of a thread request, plus the tools to register once it is answered."""
+
+    __slots__ = ("method", "params", "registry")
+
+    def __init__(self, method: str, params: dict[str, Any], registry: ToolRegistry | None):
+        self.method = method
+        self.params = params
+        self.registry = registry
 
 
 def parse_server_version(user_agent: str) -> str | None:
@@ -167,148 +289,8 @@ def parse_server_version(user_agent: str) -> str | None:
     return version or None
 
 
-# -- params ----------------------------------------------------------------------------
-
-
-def sandbox_mode(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return _SANDBOX_MODES[value]
-    except KeyError:
-        raise ValueError(
-            f"unknown sandbox {value!r}; use read-only, workspace-write or full-access"
-        ) from None
-
-
-def _drop_none(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in params.items() if v is not None}
-
-
-def thread_params(
-    *,
-    model: str | None = None,
-    cwd: str | os.PathLike[str] | None = None,
-    sandbox: str | None = None,
-    approval_policy: str | None = None,
-    approvals_reviewer: str | None = None,
-    config: Mapping[str, Any] | None = None,
-    base_instructions: str | None = None,
-    developer_instructions: str | None = None,
-    ephemeral: bool | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    """Params shared by thread/start, thread/resume and thread/fork (camelCase on the wire)."""
-    return _drop_none(
-        {
-            "model": model,
-            "cwd": os.fspath(cwd) if cwd is not None else None,
-            "sandbox": sandbox_mode(sandbox),
-            "approvalPolicy": approval_policy,
-            "approvalsReviewer": approvals_reviewer,
-            "config": dict(config) if config else None,
-            "baseInstructions": base_instructions,
-            "developerInstructions": developer_instructions,
-            "ephemeral": ephemeral,
-            **extra,
-        }
-    )
-
-
-def input_items(value: InputLike) -> list[dict[str, Any]]:
-    """A prompt string, one input item, or a list of them -> the wire's input list."""
-    if isinstance(value, str):
-        return [{"type": "text", "text": value}]
-    if isinstance(value, Mapping):
-        return [dict(value)]
-    items: list[dict[str, Any]] = []
-    for part in value:
-        items.extend(input_items(part))
-    if not items:
-        raise ValueError("a turn needs some input: pass a prompt string or input items")
-    return items
-
-
-def output_schema_of(schema: type[BaseModel] | Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """JSON Schema for ``outputSchema``: from a pydantic model (made strict) or as given."""
-    if schema is None:
-        return None
-    if isinstance(schema, Mapping):
-        return dict(schema)
-    if isinstance(schema, type) and issubclass(schema, BaseModel):
-        strict: dict[str, Any] = strict_schema(schema.model_json_schema())
-        return strict
-    raise TypeError("output_schema must be a pydantic model class or a JSON Schema dict")
-
-
-def strict_schema(node: Any) -> Any:
-    """Make a pydantic JSON Schema acceptable to strict structured outputs.
-
-    OpenAI's strict mode wants every object closed (``additionalProperties:
-    false``) with all properties required; optional fields stay expressible as
-    ``anyOf [..., null]``, which pydantic already emits for ``X | None``.
-    """
-    if isinstance(node, list):
-        return [strict_schema(v) for v in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: strict_schema(v) for k, v in node.items() if k != "default"}
-    if out.get("type") == "object" and "properties" in out:
-        out["additionalProperties"] = False
-        out["required"] = list(out["properties"])
-    return out
-
-
-def turn_params(
-    thread_id: str,
-    value: InputLike,
-    *,
-    model: str | None = None,
-    effort: str | None = None,
-    summary: str | None = None,
-    cwd: str | os.PathLike[str] | None = None,
-    sandbox: str | None = None,
-    approval_policy: str | None = None,
-    approvals_reviewer: str | None = None,
-    output_schema: type[BaseModel] | Mapping[str, Any] | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    mode = sandbox_mode(sandbox)
-    return _drop_none(
-        {
-            "threadId": thread_id,
-            "input": input_items(value),
-            "model": model,
-            "effort": effort,
-            "summary": summary,
-            "cwd": os.fspath(cwd) if cwd is not None else None,
-            "sandboxPolicy": _SANDBOX_POLICIES[mode] if mode else None,
-            "approvalPolicy": approval_policy,
-            "approvalsReviewer": approvals_reviewer,
-            "outputSchema": output_schema_of(output_schema),
-            **extra,
-        }
-    )
-
-
-def output_model(schema: type[BaseModel] | Mapping[str, Any] | None) -> type[BaseModel] | None:
-    return schema if isinstance(schema, type) and issubclass(schema, BaseModel) else None
-
-
-def thread_id_of(result: Any) -> str:
-    thread = result.get("thread") if isinstance(result, dict) else None
-    thread_id = thread.get("id") if isinstance(thread, dict) else None
-    if not isinstance(thread_id, str):
-        raise CodexError(f"unexpected thread response without a thread id: {result!r}")
-    return thread_id
-
-
-def turn_id_of(result: Any) -> str:
-    turn = result.get("turn") if isinstance(result, dict) else None
-    turn_id = turn.get("id") if isinstance(turn, dict) else None
-    if not isinstance(turn_id, str):
-        raise CodexError(f"unexpected turn/start response without a turn id: {result!r}")
-    return turn_id
+def thread_list_params(options: Mapping[str, Any]) -> dict[str, Any]:
+    return check_options("thread/list", options, where="thread_list()")
 
 
 class TurnCore:
@@ -345,9 +327,9 @@ class TurnCore:
         if self._result is None:
             if self.log.error is not None:
                 raise self.log.error
-            with self.log._cond:
-                events = list(self.log.events)
-            self._result = collect_result(self.id, self.thread_id, events, self.output_model)
+            with self.log._lock:
+                pairs = list(zip(self.log.methods, self.log.params, strict=True))
+            self._result = fold_result(self.id, self.thread_id, pairs, self.output_model)
         return self._result
 
     def interrupt_params(self) -> dict[str, Any]:
@@ -358,14 +340,28 @@ class TurnCore:
 
 
 class ClientFace:
-    """What the sync and async clients expose in common (no waiting here)."""
+    """What the sync and async clients expose in common (no waiting here).
+
+    :meth:`_bind` ties the core's lifetime to the face: when the face is
+    garbage-collected (or the interpreter exits), the core is closed.
+    """
 
     _core: ClientCore
+    _finalizer: weakref.finalize[[], ClientFace]
+
+    def _bind(self, core: ClientCore) -> None:
+        self._core = core
+        self._finalizer = weakref.finalize(self, core.close)
 
     @property
     def closed(self) -> bool:
         """True once the server is gone or the client was closed; new calls then fail."""
         return self._core.router.error is not None
+
+    @property
+    def experimental_api(self) -> bool:
+        """Whether ``initialize`` asked for codex's experimental API (needed for tools)."""
+        return self._core.experimental_api
 
     @property
     def server_version(self) -> str | None:
@@ -399,9 +395,22 @@ class ClientFace:
 class ThreadFace:
     """What the sync and async threads have in common: the id and what the server said."""
 
-    def __init__(self, response: Any) -> None:
-        self.id = thread_id_of(response)
-        self.info: dict[str, Any] = response
+    def __init__(self, thread_id: str, response: Any, tool_names: frozenset[str] | None) -> None:
+        self.id = thread_id
+        self.info: dict[str, Any] = response if isinstance(response, dict) else {}
+        self._tool_names = tool_names
+
+    @property
+    def tool_names(self) -> frozenset[str] | None:
+        """The client tools this thread offers the model (``namespace.tool``), as far as known.
+
+        Known for a thread started here (what was declared, or an empty set),
+        and for a resumed or forked thread whose stored session record is
+        readable on this machine; None when unknown (an ephemeral thread, a
+        remote app-server).  An empty set means the thread has no tools and can
+        never gain them: start a new thread to get tools.
+        """
+        return self._tool_names
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id}>"
@@ -426,3 +435,17 @@ class TurnFace:
     def result(self) -> TurnResult[Any] | None:
         """The result if the turn is over, else None."""
         return self._core.result() if self._core.done else None
+
+    def cursor(self) -> TurnCursor:
+        """A new reader of this turn's events, from the first: ``take()`` never blocks.
+
+        Each consumer needs its own cursor; every cursor sees every event once, in order.
+        """
+        return self._core.log.cursor()
+
+    @property
+    def pending_requests(self) -> list[ServerRequest]:
+        """This turn's server requests that are not settled yet (oldest first)."""
+        with self._core.log._lock:
+            requests = list(self._core.log.pending_requests)
+        return [request for request in requests if not request.settled]

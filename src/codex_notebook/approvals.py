@@ -15,6 +15,7 @@ __all__ = [
     "COMMAND_APPROVAL",
     "FILE_CHANGE_APPROVAL",
     "PERMISSIONS_APPROVAL",
+    "TOOL_CALL",
     "answer_for",
     "decline_all",
     "default_response",
@@ -24,6 +25,7 @@ COMMAND_APPROVAL = "item/commandExecution/requestApproval"
 FILE_CHANGE_APPROVAL = "item/fileChange/requestApproval"
 PERMISSIONS_APPROVAL = "item/permissions/requestApproval"
 USER_INPUT = "item/tool/requestUserInput"
+TOOL_CALL = "item/tool/call"
 ELICITATION = "mcpServer/elicitation/request"
 LEGACY_EXEC_APPROVAL = "execCommandApproval"
 LEGACY_PATCH_APPROVAL = "applyPatchApproval"
@@ -47,10 +49,10 @@ _REFUSALS: dict[str, dict[str, Any]] = {
     ELICITATION: {"action": "decline", "content": None},
     LEGACY_EXEC_APPROVAL: {"decision": "denied"},
     LEGACY_PATCH_APPROVAL: {"decision": "denied"},
-    "item/tool/call": {
+    TOOL_CALL: {
         "success": False,
         "contentItems": [
-            {"type": "inputText", "text": "This client does not provide dynamic tools."}
+            {"type": "inputText", "text": "ERROR: this client provides no tools on this thread."}
         ],
     },
 }

@@ -2,7 +2,8 @@
 
 Every blocking call takes ``timeout=`` and has a way out (transport death,
 close, timeout).  Waiting is done on the router's futures and conditions; no
-extra threads are created per turn.
+extra threads are created per turn.  The asyncio face (:mod:`.aio`) has the
+same methods with the same parameters (a test compares the two).
 """
 
 from __future__ import annotations
@@ -20,17 +21,18 @@ from ._core import (
     ClientFace,
     InputLike,
     ThreadFace,
+    ThreadSetup,
+    ToolsArg,
     TurnCore,
     TurnFace,
-    output_model,
-    thread_params,
-    turn_id_of,
-    turn_params,
+    thread_list_params,
 )
+from ._params import turn_params
 from .errors import CodexTimeoutError, TransportClosedError
 from .messages import Notification
+from .policies import Approval, Sandbox
 from .results import TurnResult
-from .router import RequestHandler, TurnCursor
+from .router import RequestHandler
 from .transport import Transport
 
 __all__ = ["Codex", "Thread", "TurnHandle"]
@@ -44,7 +46,15 @@ class Codex(ClientFace):
     """One ``codex app-server`` process and everything routed through it.
 
     Spawns and initializes on construction; use as a context manager or call
-    :meth:`close`.  Safe to share between threads.
+    :meth:`close` (dropping the last reference also stops the server).  Safe to
+    share between threads.  ``experimental_api=True`` asks codex for its
+    experimental API, which client tools (``thread_start(tools=...)``) need.
+
+    ``approval_handler(request)`` answers the server requests no turn handler
+    takes, off the reader thread on a bounded pool of workers: return the JSON
+    result, None for the safe refusal (decline), or :data:`~codex_notebook.DEFER`
+    to answer later with ``request.respond(...)`` — do that, rather than block,
+    when a person has to decide.
     """
 
     def __init__(
@@ -56,30 +66,34 @@ class Codex(ClientFace):
         config: Mapping[str, Any] | None = None,
         approval_handler: RequestHandler | None = None,
         *,
+        experimental_api: bool = False,
         transport: Transport | None = None,
         startup_timeout: float = STARTUP_TIMEOUT_S,
         request_timeout: float | None = REQUEST_TIMEOUT_S,
     ) -> None:
-        self._core = ClientCore(
-            codex_bin=codex_bin,
-            codex_home=codex_home,
-            cwd=cwd,
-            env=env,
-            config=config,
-            approval_handler=approval_handler,
-            transport=transport,
+        self._bind(
+            ClientCore(
+                codex_bin=codex_bin,
+                codex_home=codex_home,
+                cwd=cwd,
+                env=env,
+                config=config,
+                approval_handler=approval_handler,
+                transport=transport,
+                experimental_api=experimental_api,
+            )
         )
         self.request_timeout = request_timeout
         try:
             future = self._core.start_initialize()
             result = self._wait(future, startup_timeout, "initialize")
+            self._core.finish_initialize(result)
         except TransportClosedError as exc:
             self._core.close()
             raise self._core.startup_error(exc) from exc
         except BaseException:
             self._core.close()
             raise
-        self._core.finish_initialize(result)
 
     # -- lifecycle --------------------------------------------------------------------
     def __enter__(self) -> Codex:
@@ -90,7 +104,7 @@ class Codex(ClientFace):
 
     def close(self) -> None:
         """Stop the app-server and release every waiter. Idempotent, any thread."""
-        self._core.close()
+        self._finalizer()
 
     # -- requests ---------------------------------------------------------------------
     def _wait(self, future: Future[Any], timeout: float | None, what: str) -> Any:
@@ -116,45 +130,143 @@ class Codex(ClientFace):
             yield item
 
     # -- threads ----------------------------------------------------------------------
+    def _thread(self, setup: ThreadSetup, timeout: float | None) -> Thread:
+        response = self.request(setup.method, setup.params, timeout=timeout)
+        thread_id, tool_names = self._core.adopt_thread(setup, response)
+        return Thread(self, thread_id, response, tool_names)
+
     def thread_start(
         self,
         model: str | None = None,
         cwd: str | os.PathLike[str] | None = None,
-        sandbox: str | None = None,
-        approval_policy: str | None = None,
+        sandbox: Sandbox | None = None,
+        approval_policy: Approval | None = None,
+        *,
+        config: Mapping[str, Any] | None = None,
+        base_instructions: str | None = None,
+        developer_instructions: str | None = None,
+        ephemeral: bool | None = None,
+        tools: ToolsArg = None,
+        timeout: float | None = None,
         **options: Any,
     ) -> Thread:
-        """Start a conversation. ``options``: approvals_reviewer, config, base_instructions,
-        developer_instructions, ephemeral, or any other wire field."""
-        params = thread_params(
-            model=model, cwd=cwd, sandbox=sandbox, approval_policy=approval_policy, **options
+        """Start a conversation.
+
+        ``sandbox``: read-only | workspace-write | full-access.  ``approval_policy``:
+        ask | review | deny.  ``tools``: client tools the model may call on this
+        thread (needs ``experimental_api=True``; fixed for the thread's life).
+        ``options``: any other field of codex's thread/start params, by its
+        snake_case name (checked: unknown names are an error).
+        """
+        setup = self._core.thread_setup(
+            "thread/start",
+            model=model,
+            cwd=cwd,
+            sandbox=sandbox,
+            approval_policy=approval_policy,
+            config=config,
+            base_instructions=base_instructions,
+            developer_instructions=developer_instructions,
+            ephemeral=ephemeral,
+            tools=tools,
+            options=options,
         )
-        return Thread(self, self.request("thread/start", params))
+        return self._thread(setup, timeout)
 
-    def thread_resume(self, thread_id: str, **overrides: Any) -> Thread:
-        """Continue a stored conversation (same overrides as :meth:`thread_start`)."""
-        params = {"threadId": thread_id, **thread_params(**overrides)}
-        return Thread(self, self.request("thread/resume", params))
+    def thread_resume(
+        self,
+        thread_id: str,
+        *,
+        model: str | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        sandbox: Sandbox | None = None,
+        approval_policy: Approval | None = None,
+        config: Mapping[str, Any] | None = None,
+        base_instructions: str | None = None,
+        developer_instructions: str | None = None,
+        tools: ToolsArg = None,
+        include_turns: bool = False,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> Thread:
+        """Continue a stored conversation (same settings as :meth:`thread_start`).
 
-    def thread_fork(self, thread_id: str, **overrides: Any) -> Thread:
-        """Branch a conversation into a new thread."""
-        params = {"threadId": thread_id, **thread_params(**overrides)}
-        return Thread(self, self.request("thread/fork", params))
+        ``tools`` re-registers the handlers of the tools the thread was started
+        with (codex restores the tool set itself; it cannot change).
+        ``include_turns``: also load the history into ``thread.info``.
+        """
+        setup = self._core.thread_setup(
+            "thread/resume",
+            thread_id=thread_id,
+            model=model,
+            cwd=cwd,
+            sandbox=sandbox,
+            approval_policy=approval_policy,
+            config=config,
+            base_instructions=base_instructions,
+            developer_instructions=developer_instructions,
+            tools=tools,
+            include_turns=include_turns,
+            options=options,
+        )
+        return self._thread(setup, timeout)
 
-    def thread_read(self, thread_id: str, *, include_turns: bool = False) -> dict[str, Any]:
-        result = self.request("thread/read", {"threadId": thread_id, "includeTurns": include_turns})
+    def thread_fork(
+        self,
+        thread_id: str,
+        *,
+        model: str | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        sandbox: Sandbox | None = None,
+        approval_policy: Approval | None = None,
+        config: Mapping[str, Any] | None = None,
+        base_instructions: str | None = None,
+        developer_instructions: str | None = None,
+        ephemeral: bool | None = None,
+        tools: ToolsArg = None,
+        include_turns: bool = False,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> Thread:
+        """Branch a conversation into a new thread (it keeps the source's tools)."""
+        setup = self._core.thread_setup(
+            "thread/fork",
+            thread_id=thread_id,
+            model=model,
+            cwd=cwd,
+            sandbox=sandbox,
+            approval_policy=approval_policy,
+            config=config,
+            base_instructions=base_instructions,
+            developer_instructions=developer_instructions,
+            ephemeral=ephemeral,
+            tools=tools,
+            include_turns=include_turns,
+            options=options,
+        )
+        return self._thread(setup, timeout)
+
+    def thread_read(
+        self, thread_id: str, *, include_turns: bool = False, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """What the server stores about a thread (``include_turns``: with its history)."""
+        params = {"threadId": thread_id, "includeTurns": include_turns}
+        result = self.request("thread/read", params, timeout=timeout)
         return dict(result) if isinstance(result, dict) else {}
 
-    def thread_list(self, **params: Any) -> dict[str, Any]:
-        result = self.request("thread/list", params)
+    def thread_list(self, *, timeout: float | None = None, **options: Any) -> dict[str, Any]:
+        """Stored threads (``options``: thread/list params by snake_case name, e.g. limit=)."""
+        result = self.request("thread/list", thread_list_params(options), timeout=timeout)
         return dict(result) if isinstance(result, dict) else {}
 
 
 class Thread(ThreadFace):
     """A conversation. Turns on one thread must not overlap (the server folds them)."""
 
-    def __init__(self, codex: Codex, response: Any) -> None:
-        super().__init__(response)
+    def __init__(
+        self, codex: Codex, thread_id: str, response: Any, tool_names: frozenset[str] | None
+    ) -> None:
+        super().__init__(thread_id, response, tool_names)
         self._codex = codex
 
     def turn(
@@ -164,34 +276,61 @@ class Thread(ThreadFace):
         output_schema: type[BaseModel] | Mapping[str, Any] | None = None,
         request_handler: RequestHandler | None = None,
         timeout: float | None = None,
+        model: str | None = None,
+        effort: str | None = None,
+        summary: str | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        sandbox: Sandbox | None = None,
+        approval_policy: Approval | None = None,
         **options: Any,
     ) -> TurnHandle:
         """Start a turn; returns once the server accepted it.
 
-        ``options``: model, effort, summary, cwd, sandbox, approval_policy,
-        approvals_reviewer.  ``request_handler`` answers this turn's approvals.
+        ``request_handler`` answers this turn's server requests (approvals...);
+        it is registered for the thread before ``turn/start`` is sent, so it
+        sees every request however early.  It may return an answer, None (the
+        safe refusal) or :data:`~codex_notebook.DEFER`.  ``timeout`` bounds the
+        wait for the server to accept the turn, not the turn itself.
         """
-        params = turn_params(self.id, input, output_schema=output_schema, **options)
-        result = self._codex.request("turn/start", params, timeout=timeout)
-        turn_id = turn_id_of(result)
-        turn_log = self._codex._core.router.claim(turn_id, self.id, request_handler)
-        core = TurnCore(self._codex._core, turn_id, self.id, turn_log, output_model(output_schema))
-        return TurnHandle(self._codex, core)
+        params = turn_params(
+            self.id,
+            input,
+            model=model,
+            effort=effort,
+            summary=summary,
+            cwd=cwd,
+            sandbox=sandbox,
+            approval_policy=approval_policy,
+            output_schema=output_schema,
+            options=options,
+        )
+        core = self._codex._core
+        core.router.begin_turn(self.id, request_handler)
+        try:
+            response = self._codex.request("turn/start", params, timeout=timeout)
+        except BaseException:
+            core.router.abandon_turn(self.id)
+            raise
+        return TurnHandle(
+            self._codex, core.turn_started(self.id, response, request_handler, output_schema)
+        )
 
     def run(
         self, input: InputLike, *, timeout: float | None = None, **options: Any
     ) -> TurnResult[Any]:
-        """``turn(...).run(timeout)``."""
+        """``turn(input, **options).run(timeout)``: the whole turn within ``timeout``."""
         return self.turn(input, **options).run(timeout)
 
-    def read(self, *, include_turns: bool = False) -> dict[str, Any]:
-        return self._codex.thread_read(self.id, include_turns=include_turns)
+    def read(self, *, include_turns: bool = False, timeout: float | None = None) -> dict[str, Any]:
+        return self._codex.thread_read(self.id, include_turns=include_turns, timeout=timeout)
 
     def fork(self, **overrides: Any) -> Thread:
+        """``codex.thread_fork(thread.id, **overrides)``."""
         return self._codex.thread_fork(self.id, **overrides)
 
-    def set_name(self, name: str) -> None:
-        self._codex.request("thread/name/set", {"threadId": self.id, "name": name})
+    def set_name(self, name: str, *, timeout: float | None = None) -> None:
+        """Give the thread a name (shown by codex's own thread lists)."""
+        self._codex.request("thread/name/set", {"threadId": self.id, "name": name}, timeout=timeout)
 
 
 class TurnHandle(TurnFace):
@@ -205,15 +344,9 @@ class TurnHandle(TurnFace):
         """This turn's events, from the first, ending after ``turn/completed``.
 
         ``timeout`` bounds the wait for each next event.  Server requests
-        (approvals) appear as :class:`~codex_notebook.ServerRequest` events.
+        (approvals, tool calls) appear as :class:`~codex_notebook.ServerRequest` events.
         """
-        cursor = self._core.log.cursor()
-        while (batch := cursor.next_batch(timeout)) is not None:
-            yield from batch
-
-    def cursor(self) -> TurnCursor:
-        """A new reader of this turn's events from the first (``take()`` never blocks)."""
-        return self._core.log.cursor()
+        yield from self.cursor().events(timeout)
 
     def stream_text(self, *, timeout: float | None = None) -> Iterator[str]:
         """Only the agent's message text, delta by delta."""

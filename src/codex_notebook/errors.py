@@ -17,6 +17,7 @@ __all__ = [
     "CodexError",
     "CodexRpcError",
     "CodexTimeoutError",
+    "InvalidArgumentError",
     "InvalidParamsError",
     "InvalidRequestError",
     "MethodNotFoundError",
@@ -62,8 +63,24 @@ class StartupError(TransportClosedError):
     """The app-server exited or misbehaved before the initialize handshake finished."""
 
 
+class InvalidArgumentError(CodexError, ValueError, TypeError):
+    """Something we were asked to send is wrong before it reaches the server.
+
+    An unknown keyword option, a sandbox or approval word outside the documented
+    vocabulary, params that are not JSON, a malformed tool declaration.  Raised
+    on the caller's thread, before anything is sent; the message names the
+    offending field and what would be accepted.  Also a ``ValueError`` and a
+    ``TypeError``, so code written against the built-in exceptions keeps working.
+    """
+
+
 class ProtocolError(CodexError):
-    """The server sent something that is not valid protocol."""
+    """The server answered with something the protocol does not allow.
+
+    For example a ``thread/start`` result without a thread id, or a response
+    carrying neither ``result`` nor ``error``.  A malformed *line* is not an
+    error: it is logged, counted and skipped.
+    """
 
 
 class CodexTimeoutError(CodexError, TimeoutError):

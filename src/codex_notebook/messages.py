@@ -8,18 +8,21 @@ on the consumer's thread rather than the reader thread.
 
 from __future__ import annotations
 
+import enum
+import logging
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import protocol
+from ._json import check_json
 
-__all__ = ["DEFER", "Notification", "ServerRequest", "UnknownParams"]
+__all__ = ["DEFER", "Deferred", "Notification", "ServerRequest", "SettledReason", "UnknownParams"]
 
-#: A request handler's answer meaning "I will answer later with request.respond()".
-DEFER: Any = object()
+log = logging.getLogger("codex_notebook")
 
 _Kind = Literal["notification", "server_request"]
 
@@ -39,10 +42,13 @@ class Notification:
     """One message from the server, as a consumer sees it.
 
     ``method``, ``turn_id`` and ``thread_id`` are known without validation;
-    ``params`` is a typed model built on first access and cached.
+    ``params`` is a typed model built on first access and cached; ``raw`` (the
+    whole message) is parsed from the line on first access for turn events.
+    ``params_dict`` may be shared with other consumers of the same event:
+    treat it as read-only.
     """
 
-    __slots__ = ("_params", "method", "raw", "thread_id", "turn_id")
+    __slots__ = ("_line", "_params", "_params_dict", "_raw", "method", "thread_id", "turn_id")
     _kind: _Kind = "notification"
 
     def __init__(
@@ -53,16 +59,51 @@ class Notification:
         thread_id: str | None = None,
     ) -> None:
         self.method = method
-        self.raw = raw
+        self._raw: dict[str, Any] | None = raw
+        self._line: bytes | str | int | None = None
+        self._params_dict: Any = raw.get("params")
         self.turn_id = turn_id
         self.thread_id = thread_id
         self._params: BaseModel | None = None
 
+    @classmethod
+    def from_line(
+        cls,
+        line: bytes | str | int,
+        method: str,
+        params: Any,
+        turn_id: str | None,
+        thread_id: str | None,
+    ) -> Notification:
+        """A notification whose ``raw`` is parsed from ``line`` only if someone reads it."""
+        self = cls.__new__(cls)
+        self.method = method
+        self._raw = None
+        self._line = line
+        self._params_dict = params
+        self.turn_id = turn_id
+        self.thread_id = thread_id
+        self._params = None
+        return self
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The whole JSON-RPC message as received."""
+        raw = self._raw
+        if raw is None:
+            line = self._line
+            if isinstance(line, int):  # only the stamp was kept: the message had nothing else
+                raw = {"method": self.method, "params": self._params_dict, "emittedAtMs": line}
+            else:
+                raw = orjson.loads(line or b"{}")
+            self._raw = raw
+        return raw
+
     @property
     def params_dict(self) -> dict[str, Any]:
         """The params exactly as received (an empty dict when absent or not an object)."""
-        params = self.raw.get("params")
-        return params if isinstance(params, dict) else {}
+        params = self._params_dict
+        return params if type(params) is dict else {}
 
     @property
     def params(self) -> BaseModel:
@@ -90,17 +131,40 @@ def _validate(method: str, params: Mapping[str, Any], kind: _Kind) -> BaseModel:
     return UnknownParams.model_validate(dict(params))
 
 
-class ServerRequest(Notification):
-    """A request the server sent us (approval, user input, elicitation, ...).
+class Deferred(enum.Enum):
+    """The type of :data:`DEFER` (an enum, so type checkers know the one value)."""
 
-    It is also an event of its turn's stream, so a widget can render it.  It
-    must be answered exactly once: the handler's return value is sent, or
-    ``respond()`` / ``reject()`` can be called directly.  ``wait_settled()``
-    returns once it was answered or became moot (turn ended, server resolved
-    it, transport died), so a handler waiting for a button has a way out.
+    DEFER = "defer"
+
+
+#: Returned by a request or tool handler: "I will answer later with ``respond()``".
+#:
+#: The handler's worker thread is released at once and the request stays
+#: pending until it is answered, withdrawn by the server
+#: (``serverRequest/resolved``), its turn ends, or the transport dies; each of
+#: these settles it, and an answer after that is dropped, never sent.  This is
+#: how a request that waits for a person (an approval button) holds no thread.
+DEFER: Final = Deferred.DEFER
+
+#: Why a request stopped being pending.
+SettledReason = Literal["answered", "withdrawn", "turn ended", "transport closed"]
+
+
+class ServerRequest(Notification):
+    """A request the server sent us (approval, user input, tool call, elicitation, ...).
+
+    It is also an event of its turn's stream, so a widget can render it.  It is
+    answered at most once: the handler's return value is sent, or ``respond()``
+    / ``reject()`` can be called directly (from any thread).  It is *settled*
+    once answered or moot (``settled_reason`` says which); ``wait_settled()``
+    returns then, so anything waiting for a button has a way out, and an answer
+    attempted after that returns False without sending anything.
+
+    Thread safety: ``_lock`` guards ``response``, ``settled_reason`` and the
+    settle hooks; the answer is sent outside it.
     """
 
-    __slots__ = ("_lock", "_send", "_settled", "id", "response")
+    __slots__ = ("_hooks", "_lock", "_send", "_settled", "id", "response", "settled_reason")
     _kind: _Kind = "server_request"
 
     def __init__(
@@ -114,9 +178,11 @@ class ServerRequest(Notification):
         super().__init__(method, raw, turn_id, thread_id)
         self.id: Any = raw.get("id")  # echoed back exactly as received (int stays int)
         self.response: dict[str, Any] | None = None
+        self.settled_reason: SettledReason | None = None
         self._send = send
         self._lock = threading.Lock()
         self._settled = threading.Event()
+        self._hooks: list[Callable[[ServerRequest], None]] = []
 
     @property
     def answered(self) -> bool:
@@ -127,27 +193,66 @@ class ServerRequest(Notification):
         return self._settled.is_set()
 
     def respond(self, result: Any) -> bool:
-        """Send ``result`` as the answer. Returns False if it was already answered."""
+        """Send ``result`` as the answer.
+
+        Returns False (and sends nothing) if the request was already answered or
+        became moot.  Raises :class:`~codex_notebook.errors.InvalidArgumentError`
+        if ``result`` is not JSON data; the request then stays unanswered.
+        """
+        check_json(result, f"the answer to {self.method}")
         return self._answer({"id": self.id, "result": result})
 
     def reject(self, code: int, message: str) -> bool:
-        """Answer with a JSON-RPC error. Returns False if it was already answered."""
-        return self._answer({"id": self.id, "error": {"code": code, "message": message}})
+        """Answer with a JSON-RPC error. Returns False if already answered or moot."""
+        return self._answer({"id": self.id, "error": {"code": code, "message": str(message)}})
 
     def _answer(self, message: dict[str, Any]) -> bool:
         with self._lock:
-            if self.response is not None:
+            if self.settled_reason is not None:
                 return False
             self.response = message
+            self.settled_reason = "answered"
         try:
             self._send(message)
         finally:
-            self._settled.set()
+            self._finish()
         return True
 
-    def settle(self) -> None:
-        """Mark the request moot (resolved elsewhere, turn over, or transport gone)."""
+    def settle(self, reason: SettledReason = "withdrawn") -> bool:
+        """Mark the request moot (withdrawn, turn over, transport gone) unless already settled.
+
+        Returns whether this call settled it.  A later answer is dropped.
+        """
+        with self._lock:
+            if self.settled_reason is not None:
+                return False
+            self.settled_reason = reason
+        self._finish()
+        return True
+
+    def _finish(self) -> None:
         self._settled.set()
+        with self._lock:
+            hooks, self._hooks = self._hooks, []
+        for hook in hooks:
+            try:
+                hook(self)
+            except Exception:  # a hook must not break whoever settled the request
+                log.exception("codex_notebook: a settle hook of %s raised", self.method)
+
+    def add_settle_hook(self, hook: Callable[[ServerRequest], None]) -> None:
+        """Call ``hook(request)`` once the request is settled (at once if it already is).
+
+        Internal plumbing (the router forgets the request, a tool timeout is
+        cancelled); it runs on whichever thread settles the request, possibly the
+        reader thread, so it must be quick and must not block.
+        """
+        with self._lock:
+            if self.settled_reason is None:
+                self._hooks.append(hook)
+                return
+        hook(self)
 
     def wait_settled(self, timeout: float | None = None) -> bool:
+        """Block until answered or moot; False on timeout."""
         return self._settled.wait(timeout)

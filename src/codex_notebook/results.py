@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from .errors import OutputParseError
 from .messages import Notification
 
-__all__ = ["TurnError", "TurnResult", "Usage", "collect_result"]
+__all__ = ["TurnError", "TurnResult", "Usage", "collect_result", "fold_result"]
 
 Status = Literal["completed", "interrupted", "failed"]
 M = TypeVar("M", bound=BaseModel)
@@ -131,6 +131,17 @@ def collect_result(
     output_model: type[M] | None = None,
 ) -> TurnResult[M]:
     """Fold a finished turn's events into its result."""
+    pairs = ((event.method, event.params_dict) for event in events)
+    return fold_result(turn_id, thread_id, pairs, output_model)
+
+
+def fold_result(
+    turn_id: str,
+    thread_id: str | None,
+    pairs: Iterable[tuple[str, Any]],
+    output_model: type[M] | None = None,
+) -> TurnResult[M]:
+    """Fold ``(method, params)`` pairs of a finished turn into its result (no wrappers made)."""
     items: list[dict[str, Any]] = []
     usage: Usage | None = None
     error: TurnError | None = None
@@ -139,9 +150,8 @@ def collect_result(
     deltas: dict[str, list[str]] = {}
     agent_order: list[str] = []  # agent message item ids, in order of first appearance
     agent_done: dict[str, str] = {}
-    for event in events:
-        method = event.method
-        params = event.params_dict
+    for method, raw_params in pairs:
+        params = raw_params if type(raw_params) is dict else {}
         if method == "item/agentMessage/delta":
             item_id = params.get("itemId")
             if isinstance(item_id, str):

@@ -22,6 +22,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
 import orjson
 
 from .errors import BinaryNotFoundError, TransportClosedError, redact
@@ -154,6 +159,8 @@ class SubprocessTransport:
             target=self._drain_stderr, name="codex-stderr", daemon=True
         )
         self._stderr_thread.start()
+        assert self._proc.stdout is not None
+        _widen_pipe(self._proc.stdout.fileno())
         self._reader = threading.Thread(
             target=self._read_loop, args=(sink,), name="codex-reader", daemon=True
         )
@@ -210,9 +217,12 @@ class SubprocessTransport:
             reason = "the client was closed"
         elif returncode is not None:
             reason = "the codex app-server exited"
-        sink.closed(
-            TransportClosedError(reason, stderr_tail=self.stderr_tail(), returncode=returncode)
-        )
+        try:
+            sink.closed(
+                TransportClosedError(reason, stderr_tail=self.stderr_tail(), returncode=returncode)
+            )
+        except Exception:  # the sink fails its waiters one by one; this is a last resort
+            log.exception("codex_notebook: error while reporting the end of the server")
 
     def _wait_exit(self) -> int | None:
         proc = self._proc
@@ -225,7 +235,10 @@ class SubprocessTransport:
     def close(self) -> None:
         """Stop the server: close stdin, then SIGTERM the group, then SIGKILL; always reap.
 
-        Idempotent and safe from any thread, including the reader thread.
+        Idempotent and safe from any thread, including the reader thread.  Never
+        waits for a writer stuck on a full pipe (a server that stopped reading):
+        then stdin cannot be closed, so the signals come at once, and the stuck
+        ``send()`` fails with :class:`TransportClosedError` when the process dies.
         """
         with self._close_lock:
             if self._closing:
@@ -234,12 +247,19 @@ class SubprocessTransport:
         proc = self._proc
         if proc is None:
             return
-        with contextlib.suppress(OSError, ValueError):
-            if proc.stdin is not None:
-                with self._write_lock:
-                    proc.stdin.close()
         budget = self._close_grace
-        if not _wait(proc, budget):
+        stdin_closed = False
+        if self._write_lock.acquire(timeout=0.05):  # a stuck writer holds it for good
+            try:
+                with contextlib.suppress(OSError, ValueError):
+                    if proc.stdin is not None:
+                        proc.stdin.close()
+                stdin_closed = True
+            finally:
+                self._write_lock.release()
+        else:
+            log.warning("codex_notebook: the app-server stopped reading its input; killing it")
+        if not (stdin_closed and _wait(proc, budget)):
             _signal_group(proc, signal.SIGTERM)
             if not _wait(proc, budget):
                 _signal_group(proc, signal.SIGKILL)
@@ -247,13 +267,36 @@ class SubprocessTransport:
         reader = self._reader
         if reader is not None and reader is not threading.current_thread():
             reader.join(timeout=budget + 3.0)
-        for stream in (proc.stdout, proc.stderr):
+        streams = [proc.stdout, proc.stderr]
+        if not stdin_closed and self._write_lock.acquire(timeout=budget):
+            # the stuck writer got EPIPE when the process died and let go
+            self._write_lock.release()
+            streams.append(proc.stdin)
+        for stream in streams:
             with contextlib.suppress(OSError, ValueError):
                 if stream is not None:
                     stream.close()
 
 
-READ_SIZE = 1 << 16
+#: The most one read takes.  A reader that keeps up gets what is there (a trickle: one
+#: line); a reader that falls behind gets up to the pipe's size at once, so bursts are
+#: routed, and consumers woken, in bigger batches: the batching adapts to the load.
+READ_SIZE = 1 << 20
+#: The pipe size we ask for (Linux; the default is 64 KiB, the unprivileged limit 1 MiB).
+PIPE_SIZE = 1 << 20
+
+
+def _widen_pipe(fd: int) -> None:
+    """Let the server's output pipe hold up to PIPE_SIZE bytes (best effort, Linux only)."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    if set_size is None:
+        return
+    for size in (PIPE_SIZE, PIPE_SIZE // 4):
+        try:
+            fcntl.fcntl(fd, set_size, size)
+            return
+        except OSError:  # above /proc/sys/fs/pipe-max-size, or out of pipe quota
+            continue
 
 
 def _niced(argv: list[str], niceness: int) -> list[str]:
@@ -270,13 +313,14 @@ def _niced(argv: list[str], niceness: int) -> list[str]:
 def _read_lines(fd: int) -> Iterator[list[bytes]]:
     """Yield the complete lines of each read (a partial line waits for the next read).
 
-    Reading 64 KiB at a time with ``os.read`` returns whatever is available:
+    Reading up to READ_SIZE at a time with ``os.read`` returns whatever is available:
     a burst arrives as one big batch, a trickle as single lines.  Lines of any
     length are reassembled.
     """
     partial: list[bytes] = []
     while data := os.read(fd, READ_SIZE):
         lines = data.split(b"\n")
+        del data  # do not hold up to READ_SIZE bytes while blocked in the next read
         tail = lines.pop()  # after the last newline: b"" or an unfinished line
         if lines:
             if partial:
@@ -284,6 +328,7 @@ def _read_lines(fd: int) -> Iterator[list[bytes]]:
                 lines[0] = b"".join(partial)
                 partial = []
             yield lines
+            del lines  # the turn logs keep the lines they need
         if tail:
             partial.append(tail)
     if partial:

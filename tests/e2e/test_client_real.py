@@ -94,7 +94,7 @@ def test_approval_decisions(
     with Codex(
         codex_bin=codex_bin, env=backend.env(), cwd=backend.workspace, approval_handler=handler
     ) as codex:
-        thread = codex.thread_start(approval_policy="on-request")
+        thread = codex.thread_start(approval_policy="ask")
         result = thread.run("TOOL:echo approved-run ESCALATE", timeout=60)
     assert asked == ["item/commandExecution/requestApproval"]
     assert result.status == status
@@ -104,7 +104,7 @@ def test_approval_decisions(
 
 def test_approvals_are_declined_by_default(codex_bin: str, backend: DemoBackend) -> None:
     with Codex(codex_bin=codex_bin, env=backend.env(), cwd=backend.workspace) as codex:
-        result = codex.thread_start(approval_policy="on-request").run(
+        result = codex.thread_start(approval_policy="ask").run(
             "TOOL:echo never-runs ESCALATE", timeout=60
         )
     outputs = [c.get("aggregatedOutput") or "" for c in result.items_of_type("commandExecution")]
@@ -175,7 +175,7 @@ def test_async_client_approval_and_interrupt(codex_bin: str, backend: DemoBacken
             cwd=backend.workspace,
             approval_handler=lambda r: {"decision": "accept"},
         ) as codex:
-            thread = await codex.thread_start(approval_policy="on-request")
+            thread = await codex.thread_start(approval_policy="ask")
             approved = await thread.run("TOOL:echo async-approved ESCALATE")
             slow = await (await codex.thread_start()).turn("DELTAS:400 DELAY_MS:20")
             async for _ in slow.stream_text():

@@ -206,12 +206,12 @@ def test_methods_the_models_do_not_know_route_by_raw_ids(
         message: dict[str, Any] = {"method": method, "params": params}
         if kind == "server_request":
             message["id"] = number
-        before = len(log.events)
+        before = len(log)
         router.feed(orjson.dumps(message) + b"\n")
         turn_id = _expected_id(params, locations[0], "turn")
         if turn_id is not None:
-            assert len(log.events) == before + 1, method
-            event = log.events[-1]
+            assert len(log) == before + 1, method
+            event = log.notifications(before)[0]
         else:
             event = router.channel.get(timeout=1)  # type: ignore[assignment]
             assert event is not None, method

@@ -8,7 +8,8 @@ transcripts; notifications carry ``emittedAtMs`` like the real ones. Every turn 
 thread, so turns on different threads interleave; server requests use integer ids from 0.
 
 Methods: ``initialize`` (then ``initialized``), ``thread/start``, ``thread/resume``,
-``thread/fork``, ``thread/read``, ``turn/start``, ``turn/interrupt``, ``turn/steer``; anything else
+``thread/fork``, ``thread/read``, ``thread/list`` (this process's threads, newest first; ``limit``),
+``thread/name/set``, ``turn/start``, ``turn/interrupt``, ``turn/steer``; anything else
 is -32601 "method not found". Turn ids are ``turn-1``, ``turn-2``... (per process); item ids are
 ``<kind>-<n>``.
 
@@ -32,15 +33,34 @@ Directive tokens anywhere in a turn's input text (space-separated, combinable):
 ``FAIL``           ``error`` + turn/completed ``failed`` (with explicit DELTAS: after them)
 ``TOOL`` ``PLAN`` ``REASONING`` ``FILECHANGE``  extra items before the agent message
 ``FLOOD[:N]``      N one-character deltas ``x`` (default $FAKE_CODEX_FLOOD, else 10000), fast
+``STREAM:N``       N real-shaped deltas (3-10 characters, fixed word sequence), fast; the item
+                   id is ``msg_<12 hex>`` like the real one
+``DYNTOOL:name``   the model calls client tool ``name`` (``ns.name`` for a namespaced one;
+                   repeat for several calls): item/started dynamicToolCall, server request
+                   ``item/tool/call``, item/completed, as codex 0.171 does (no
+                   serverRequest/resolved). ``ARGS:{...}`` (space-free JSON) are the
+                   arguments of every call (default ``{}``); ``DYNTOOL_PARALLEL`` sends all
+                   calls before waiting for any answer (0.171), else one after another (0.163)
 =================  ==========================================================================
 
 Server-request replies are summarised as leading deltas of the agent message:
 ``approval:<decision> `` / ``input:<compact result JSON> `` / ``elicit:<action> `` /
-``unknown:result `` or ``<kind>:error:<code> `` for a JSON-RPC error reply. Approval ``cancel``
+``unknown:result `` or ``<kind>:error:<code> `` for a JSON-RPC error reply; a tool call's answer
+as ``tool:<name>:<ok|failed>:<text of its content items> `` (``tool:<name>:unsupported `` when the
+thread did not declare it; ``tool:<name>:invalid `` for a malformed answer). Approval ``cancel``
 ends the turn ``interrupted`` before the agent message. ``turn/steer`` adds ``steered:<text> ``.
+
+``thread/start`` takes ``dynamicTools`` only after ``initialize`` with
+``capabilities.experimentalApi`` (else -32600, as codex says); the set is kept with the thread,
+copied by fork and kept by resume (which ignores new ``dynamicTools``). With ``CODEX_HOME`` set,
+a started thread's record (``thread.path``) gets its first line, ``session_meta`` with
+``dynamic_tools`` (absent without tools), as codex writes it. ``thread/resume`` honours
+``excludeTurns``.
 
 Environment: ``FAKE_CODEX_EXIT_ON_START``, ``FAKE_CODEX_EXIT_ON_INIT``,
 ``FAKE_CODEX_IGNORE_SIGTERM``, ``FAKE_CODEX_STDERR_SPAM=N``, ``FAKE_CODEX_FLOOD=N``,
+``FAKE_CODEX_STALL_STDIN`` (stop reading stdin after ``initialized``: a server whose input pipe
+fills up), ``FAKE_CODEX_UUID_IDS`` (turn ids like codex's UUIDv7 instead of ``turn-N``),
 ``FAKE_CODEX_LOG=path`` (appends every line received), ``FAKE_CODEX_STATE=path`` (known threads,
 shared across processes), ``CODEX_HOME`` (reported as ``codexHome``; default: the cwd).
 
@@ -82,6 +102,31 @@ TOOL_COMMAND = "echo fake tool"
 TOOL_OUTPUT = ["out0\n", "out1\n", "out2\n"]
 FILE_CONTENT = "hello from fake\n"
 FLOOD_DEFAULT = 10_000
+# Real deltas are word pieces of 3-10 characters (see the transcripts); these cycle.
+STREAM_WORDS = (
+    "The ",
+    "quick ",
+    "brown ",
+    "fox ",
+    "jumps ",
+    "over ",
+    "the ",
+    "lazy ",
+    "dog. ",
+    "Then ",
+    "it ",
+    "naps ",
+    "under ",
+    "one ",
+    "tree.\n",
+    "Numbers: ",
+    "12,345 ",
+    "and ",
+    "6.78 ",
+    "```py\n",
+    "x = 1\n",
+    "```\n",
+)
 BIG_LINE_BYTES = 10 * 1024 * 1024
 FLUSH_BYTES = 64 * 1024
 LAST_USAGE = {
@@ -194,6 +239,10 @@ class Directives:
     reasoning: bool = False
     filechange: bool = False
     flood: int | None = None
+    stream: int | None = None
+    dyntools: list[str] = field(default_factory=list)
+    dynargs: JSON = field(default_factory=dict)
+    dyn_parallel: bool = False
 
     @classmethod
     def parse(cls, text: str) -> Directives:
@@ -220,6 +269,7 @@ class Directives:
             "PLAN": "plan",
             "REASONING": "reasoning",
             "FILECHANGE": "filechange",
+            "DYNTOOL_PARALLEL": "dyn_parallel",
         }
         if name in flags:
             setattr(self, flags[name], True)
@@ -241,6 +291,15 @@ class Directives:
             self.die_after = max(0, int(value))
         elif name == "FLOOD":
             self.flood = int(value) if value else env_int("FAKE_CODEX_FLOOD", FLOOD_DEFAULT)
+        elif name == "STREAM" and value is not None:
+            self.stream = max(0, int(value))
+        elif name == "DYNTOOL" and value:
+            self.dyntools.append(value)
+        elif name == "ARGS" and value is not None:
+            args = json.loads(value)
+            if not isinstance(args, dict):
+                raise ValueError("ARGS must be a JSON object")
+            self.dynargs = args
 
 
 def sample_from_schema(schema: Any, depth: int = 0) -> Any:
@@ -349,6 +408,22 @@ class ThreadState:
     active: Turn | None = None
     loaded: bool = True
     total_usage: JSON = field(default_factory=lambda: dict.fromkeys(LAST_USAGE, 0))
+    dynamic_tools: list[Any] | None = None
+    name: str | None = None
+
+    def tool(self, name: str) -> tuple[str | None, str] | None:
+        """(namespace, tool) of a declared tool called ``ns.tool`` or ``tool``; None if unknown."""
+        namespace, _, tool = name.rpartition(".")
+        for spec in self.dynamic_tools or []:
+            if not isinstance(spec, dict):
+                continue
+            if namespace and spec.get("type") == "namespace" and spec.get("name") == namespace:
+                tools = spec.get("tools") or []
+                if any(isinstance(t, dict) and t.get("name") == tool for t in tools):
+                    return namespace, tool
+            if not namespace and spec.get("type") == "function" and spec.get("name") == tool:
+                return None, tool
+        return None
 
     @property
     def updated_at(self) -> int:
@@ -362,6 +437,7 @@ class ThreadState:
             "preview": self.preview,
             "forkedFromId": self.forked_from,
             "turns": self.turns,
+            "dynamicTools": self.dynamic_tools,
         }
 
 
@@ -398,7 +474,7 @@ class Turn:
         self.interrupted = False
         self.folds: list[tuple[list[Any], Directives]] = []
         self.steers: list[str] = []
-        self.reply: JSON | None = None
+        self.replies: dict[int, JSON] = {}
         # The open agent message of the current segment.
         self._msg_id: str | None = None
         self._msg_text: list[str] = []
@@ -426,7 +502,7 @@ class Turn:
 
     def deliver(self, reply: JSON) -> None:
         with self.cond:
-            self.reply = reply
+            self.replies[reply["id"]] = reply
             self.cond.notify_all()
 
     # -- shapes -------------------------------------------------------------------------------
@@ -583,11 +659,15 @@ class Turn:
             self._elicit()
         if d.unknown_request:
             self._unknown_request()
+        if d.dyntools:
+            self._dynamic_tools(d)
         if d.fail and not d.deltas_explicit:
             return "failed"
-        self._open_message()
+        self._open_message(real_id=d.stream is not None)
         if d.flood is not None:
             self._flood(d.flood)
+        elif d.stream is not None:
+            self._stream_real(d.stream)
         else:
             self._stream(self._pieces(d), d)
         if d.fail:
@@ -613,8 +693,8 @@ class Turn:
             "questions": None,
         }
 
-    def _open_message(self) -> None:
-        self._msg_id = self.server.new_id("msg")
+    def _open_message(self, real_id: bool = False) -> None:
+        self._msg_id = f"msg_{uuid.uuid4().hex[:12]}" if real_id else self.server.new_id("msg")
         self._msg_text = []
         self._item("item/started", self._message_item())
         self._drain_pending()
@@ -680,6 +760,32 @@ class Turn:
             self.server.wire.write(chunk if n == per_chunk else line * n)
             left -= n
         self._msg_text.append("x" * count)
+        self._deltas_sent += count
+
+    def _stream_real(self, count: int) -> None:
+        """Write ``count`` deltas shaped like codex's: 3-10 characters, item id ``msg_...``."""
+        self._respond()
+        self._flush()
+        ids = self._ids()
+        head = json.dumps(
+            {"method": "item/agentMessage/delta", "params": {**ids, "itemId": self._msg_id}},
+            separators=(",", ":"),
+        )[:-2]  # without the closing "}}": the delta and the time stamp go there
+        stamp = now_ms()
+        pieces = [STREAM_WORDS[i % len(STREAM_WORDS)] for i in range(count)]
+        chunk: list[bytes] = []
+        size = 0
+        for piece in pieces:
+            line = f'{head},"delta":{json.dumps(piece)}}},"emittedAtMs":{stamp}}}\n'.encode()
+            chunk.append(line)
+            size += len(line)
+            if size >= 1 << 20:
+                self._check(fold=False)
+                self.server.wire.write(b"".join(chunk))
+                chunk, size = [], 0
+        if chunk:
+            self.server.wire.write(b"".join(chunk))
+        self._msg_text.extend(pieces)
         self._deltas_sent += count
 
     def _die(self) -> NoReturn:
@@ -789,17 +895,26 @@ class Turn:
 
     # -- server requests ----------------------------------------------------------------------
 
-    def _request(self, method: str, params: JSON) -> JSON:
-        """Send a server request and wait for the client's reply (interrupt wakes it)."""
+    def _send_request(self, method: str, params: JSON) -> int:
         request_id = self.server.register_request(self)
         self._emit_line(encode({"method": method, "id": request_id, "params": params}))
+        return request_id
+
+    def _await_reply(self, request_id: int) -> JSON | None:
+        """The client's reply to one of our requests; None if the turn was interrupted first."""
         self._respond()
         self._flush()
         with self.cond:
-            while self.reply is None and not self.interrupted:
+            while request_id not in self.replies and not self.interrupted:
                 self.cond.wait()
-            reply, self.reply = self.reply, None
+            reply = self.replies.pop(request_id, None)
         self.server.forget_request(request_id)
+        return reply
+
+    def _request(self, method: str, params: JSON) -> JSON:
+        """Send a server request and wait for the client's reply (interrupt wakes it)."""
+        request_id = self._send_request(method, params)
+        reply = self._await_reply(request_id)
         self.emit("serverRequest/resolved", {"threadId": self.thread.id, "requestId": request_id})
         if reply is None:
             raise Interrupted
@@ -931,6 +1046,76 @@ class Turn:
         error, _ = self._outcome(self._request("x/unknownRequest", self._ids()))
         self._pending_deltas.append(f"unknown:{error or 'result'} ")
 
+    def _tool_item(self, call_id: str, namespace: str | None, tool: str, args: JSON) -> JSON:
+        return {
+            "type": "dynamicToolCall",
+            "id": call_id,
+            "namespace": namespace,
+            "tool": tool,
+            "arguments": args,
+            "status": "inProgress",
+            "contentItems": None,
+            "success": None,
+            "durationMs": None,
+        }
+
+    def _dynamic_tools(self, d: Directives) -> None:
+        """The model calls client tools: one after another (0.163) or all at once (0.171)."""
+        calls: list[tuple[str, JSON, int, float]] = []  # (name, item, request id, start)
+        for name in d.dyntools:
+            found = self.thread.tool(name)
+            if found is None:  # codex answers the model itself: "unsupported call"
+                self._pending_deltas.append(f"tool:{name}:unsupported ")
+                continue
+            namespace, tool = found
+            call_id = f"call_{uuid.uuid4().hex[:10]}"
+            item = self._tool_item(call_id, namespace, tool, dict(d.dynargs))
+            self._item("item/started", item)
+            params = {
+                **self._ids(),
+                "callId": call_id,
+                "namespace": namespace,
+                "tool": tool,
+                "arguments": dict(d.dynargs),
+            }
+            request_id = self._send_request("item/tool/call", params)
+            calls.append((name, item, request_id, time.monotonic()))
+            if not d.dyn_parallel:
+                self._finish_tool_call(*calls.pop())
+        for call in calls:
+            self._finish_tool_call(*call)
+
+    def _finish_tool_call(self, name: str, item: JSON, request_id: int, started: float) -> None:
+        reply = self._await_reply(request_id)
+        took = int((time.monotonic() - started) * 1000)
+        if reply is None:  # interrupted while the client was busy: the call fails
+            self._item("item/completed", {**item, "status": "failed", "durationMs": took})
+            raise Interrupted
+        error, result = self._outcome(reply)
+        items = result.get("contentItems") if isinstance(result, dict) else None
+        success = result.get("success") if isinstance(result, dict) else None
+        if error is not None:
+            summary = f"tool:{name}:{error} "
+            text = "dynamic tool request failed"
+            items, success = [{"type": "inputText", "text": text}], False
+        elif not isinstance(items, list) or not isinstance(success, bool):
+            summary = f"tool:{name}:invalid "
+            items, success = None, False
+        else:
+            texts = [str(i.get("text", "")) for i in items if isinstance(i, dict)]
+            images = sum(1 for i in items if isinstance(i, dict) and i.get("type") == "inputImage")
+            shown = "|".join(texts) + ("" if not images else f"+{images}image")
+            summary = f"tool:{name}:{'ok' if success else 'failed'}:{shown} "
+        done = {
+            **item,
+            "status": "completed" if success else "failed",
+            "contentItems": items,
+            "success": success,
+            "durationMs": took,
+        }
+        self._item("item/completed", done)
+        self._pending_deltas.append(summary)
+
 
 # --------------------------------------------------------------------------------------------
 # The dispatcher
@@ -947,6 +1132,9 @@ class Server:
         self.codex_home = os.environ.get("CODEX_HOME") or os.getcwd()
         self.state_path = os.environ.get("FAKE_CODEX_STATE") or None
         self.exit_on_init = bool(os.environ.get("FAKE_CODEX_EXIT_ON_INIT"))
+        self.stall_stdin = bool(os.environ.get("FAKE_CODEX_STALL_STDIN"))
+        self.uuid_ids = bool(os.environ.get("FAKE_CODEX_UUID_IDS"))
+        self.experimental = False
         self._next_request = 0
         self._next_turn = 1
         self._next_item = 1
@@ -955,6 +1143,8 @@ class Server:
             "thread/resume": self.thread_resume,
             "thread/fork": self.thread_fork,
             "thread/read": self.thread_read,
+            "thread/list": self.thread_list,
+            "thread/name/set": self.thread_name_set,
             "turn/start": self.turn_start,
             "turn/interrupt": self.turn_interrupt,
             "turn/steer": self.turn_steer,
@@ -1024,6 +1214,27 @@ class Server:
             log(f"state file {self.state_path}: {exc}")
             return {}
 
+    def record_path(self, thread: ThreadState) -> str | None:
+        if thread.ephemeral:
+            return None
+        return f"{self.codex_home}/sessions/fake/rollout-{thread.id}.jsonl"
+
+    def write_record(self, thread: ThreadState) -> None:
+        """The first line of the thread's record, as codex writes it (only under CODEX_HOME)."""
+        path = self.record_path(thread)
+        if path is None or not os.environ.get("CODEX_HOME"):
+            return
+        payload: JSON = {"id": thread.id, "cwd": thread.cwd, "cli_version": CLI_VERSION}
+        if thread.dynamic_tools is not None:
+            payload["dynamic_tools"] = thread.dynamic_tools
+        meta = {"timestamp": "2026-01-01T00:00:00.000Z", "type": "session_meta", "payload": payload}
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as record:
+                record.write(json.dumps(meta) + "\n")
+        except OSError as exc:
+            log(f"could not write {path}: {exc}")
+
     def persist(self, thread: ThreadState) -> None:
         if thread.ephemeral or not self.state_path:
             return
@@ -1051,6 +1262,7 @@ class Server:
             preview=str(saved.get("preview") or ""),
             forked_from=saved.get("forkedFromId"),
             turns=list(saved.get("turns") or []),
+            dynamic_tools=saved.get("dynamicTools"),
             loaded=load,
         )
         if load:
@@ -1070,7 +1282,7 @@ class Server:
         turns = list(t.turns)
         if t.active is not None:
             turns.append(t.active.turn_obj("inProgress"))
-        path = None if t.ephemeral else f"{self.codex_home}/sessions/fake/rollout-{t.id}.jsonl"
+        path = self.record_path(t)
         return {
             "id": t.id,
             "environments": [
@@ -1103,7 +1315,7 @@ class Server:
             "agentNickname": None,
             "agentRole": None,
             "gitInfo": None,
-            "name": None,
+            "name": t.name,
             "daybreakEnabled": None,
             "turns": turns if include_turns else [],
         }
@@ -1196,6 +1408,10 @@ class Server:
     def handle_notification(self, method: str) -> None:
         if method != "initialized":
             log(f"ignoring client notification {method!r}")
+        elif self.stall_stdin:
+            log("FAKE_CODEX_STALL_STDIN: no longer reading stdin")
+            while True:  # the client's writes fill the pipe and block
+                time.sleep(3600)
 
     def handle_response(self, message: JSON) -> None:
         request_id = message["id"]
@@ -1238,6 +1454,10 @@ class Server:
         if self.initialized:
             raise RpcError(-32600, "Already initialized")
         self.initialized = True
+        capabilities = params.get("capabilities") if isinstance(params, dict) else None
+        self.experimental = isinstance(capabilities, dict) and bool(
+            capabilities.get("experimentalApi")
+        )
         info = params.get("clientInfo") if isinstance(params, dict) else None
         if isinstance(info, dict) and isinstance(info.get("name"), str):
             self.originator = info["name"]
@@ -1261,6 +1481,7 @@ class Server:
         with self.lock:
             self.threads[thread.id] = thread
         self.persist(thread)
+        self.write_record(thread)
         self.wire.send(
             {"id": request_id, "result": self.thread_response(thread, include_turns=False)}
         )
@@ -1269,7 +1490,13 @@ class Server:
         )
 
     def thread_start(self, request_id: Any, params: JSON) -> None:
+        tools = params.get("dynamicTools")
+        if tools is not None and not self.experimental:
+            raise RpcError(-32600, "thread/start.dynamicTools requires experimentalApi capability")
+        if tools is not None and not isinstance(tools, list):
+            raise RpcError(-32602, "Invalid params: dynamicTools must be an array")
         thread = ThreadState(id=str(uuid.uuid4()), cwd=os.getcwd(), created_at=now_s())
+        thread.dynamic_tools = tools
         thread.ephemeral = bool(params.get("ephemeral"))
         self.apply_overrides(thread, params)
         self._started(request_id, thread)
@@ -1287,6 +1514,7 @@ class Server:
             approvals_reviewer=source.approvals_reviewer,
             sandbox=dict(source.sandbox),
             turns=list(source.turns),
+            dynamic_tools=source.dynamic_tools,
         )
         thread.ephemeral = bool(params.get("ephemeral"))
         self.apply_overrides(thread, params)
@@ -1295,14 +1523,35 @@ class Server:
     def thread_resume(self, request_id: Any, params: JSON) -> None:
         thread = self.lookup(params.get("threadId"), load=True)
         self.apply_overrides(thread, params)
+        include = not params.get("excludeTurns")
         self.wire.send(
-            {"id": request_id, "result": self.thread_response(thread, include_turns=True)}
+            {"id": request_id, "result": self.thread_response(thread, include_turns=include)}
         )
 
     def thread_read(self, request_id: Any, params: JSON) -> None:
         thread = self.lookup(params.get("threadId"), load=False)
         result = {"thread": self.thread_obj(thread, include_turns=bool(params.get("includeTurns")))}
         self.wire.send({"id": request_id, "result": result})
+
+    def thread_list(self, request_id: Any, params: JSON) -> None:
+        limit = params.get("limit")
+        with self.lock:
+            threads = sorted(self.threads.values(), key=lambda t: t.created_at, reverse=True)
+        if isinstance(limit, int) and limit >= 0:
+            threads = threads[:limit]
+        data = [self.thread_obj(t, include_turns=False) for t in threads]
+        self.wire.send({"id": request_id, "result": {"data": data, "nextCursor": None}})
+
+    def thread_name_set(self, request_id: Any, params: JSON) -> None:
+        thread = self.lookup(params.get("threadId"), load=False)
+        name = params.get("name")
+        if not isinstance(name, str):
+            raise RpcError(-32602, "Invalid params: missing field `name`")
+        thread.name = name
+        self.wire.send({"id": request_id, "result": {}})
+        self.wire.send(
+            notification("thread/name/updated", {"threadId": thread.id, "threadName": name})
+        )
 
     def turn_start(self, request_id: Any, params: JSON) -> None:
         thread_id = params.get("threadId")
@@ -1323,7 +1572,8 @@ class Server:
                 self.wire.send({"id": request_id, "result": result})
                 running.fold(items)
                 return
-            turn = Turn(self, thread, f"turn-{self._next_turn}", items, schema, request_id)
+            turn_id = str(uuid.uuid4()) if self.uuid_ids else f"turn-{self._next_turn}"
+            turn = Turn(self, thread, turn_id, items, schema, request_id)
             self._next_turn += 1
             thread.active = turn
             thread.preview = thread.preview or text_of(items)

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import os
+import signal
 import threading
 import time
+import weakref
+from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 
 from codex_notebook import (
+    DEFER,
+    Approval,
     Codex,
     CodexTimeoutError,
+    InvalidArgumentError,
+    ProtocolError,
     ServerRequest,
     StartupError,
     TransportClosedError,
@@ -238,6 +248,8 @@ def test_a_thousand_completed_turns_leave_no_per_turn_state(codex: Codex) -> Non
     assert codex.router.live_turns() == 0
     assert len(codex.router._finished) == 0
     assert len(codex.router._unclaimed) == 0
+    assert codex.router._threads == {}  # no turn handler outlives its turn
+    assert codex.router.open_server_requests() == 0
 
 
 def test_same_thread_second_turn_start_folds_into_the_running_turn(codex: Codex) -> None:
@@ -299,3 +311,170 @@ def test_server_request_ids_are_echoed_as_integers(tmp_path: Path) -> None:
     with Codex(codex_bin=binary) as codex:
         codex.thread_start().run("APPROVAL DELTAS:1", timeout=10)
     assert '{"id":0,"result":{"decision":"decline"}}' in log.read_text().replace(" ", "")
+
+
+# -- issue 13 ---------------------------------------------------------------------------------
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_close_is_not_blocked_by_a_writer_stuck_on_a_full_pipe(tmp_path: Path) -> None:
+    binary = fake_codex_bin(tmp_path, FAKE_CODEX_STALL_STDIN=1, FAKE_CODEX_IGNORE_SIGTERM=1)
+    codex = Codex(codex_bin=binary)
+    pid = codex.pid
+    assert pid is not None
+    errors: list[BaseException] = []
+
+    def send_a_huge_request() -> None:  # a long prompt the server never reads
+        try:
+            codex.request("thread/start", {"baseInstructions": "x" * (8 << 20)}, timeout=60)
+        except BaseException as exc:
+            errors.append(exc)
+
+    sender = threading.Thread(target=send_a_huge_request, daemon=True)
+    closer = threading.Thread(target=codex.close, daemon=True)
+    try:
+        sender.start()
+        assert _wait_for(codex._core.transport._write_lock.locked)  # type: ignore[attr-defined]
+        closer.start()
+        closer.join(15)  # grace 1 s: SIGTERM (ignored), 1 s, SIGKILL
+        assert not closer.is_alive(), "close() is stuck behind the blocked writer"
+        sender.join(10)
+        assert [type(e) for e in errors] == [TransportClosedError]
+        assert codex._core.transport.returncode is not None  # type: ignore[attr-defined]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+def test_dropping_the_last_reference_stops_the_app_server(fake_bin: str) -> None:
+    codex = Codex(codex_bin=fake_bin)
+    codex.thread_start().run("DELTAS:1", timeout=10)
+    process = psutil.Process(codex.pid)
+    ref = weakref.ref(codex)
+    del codex
+    gc.collect()
+    assert ref() is None
+    assert _wait_for(lambda: not process.is_running() or process.status() == "zombie")
+
+
+def test_a_turn_handler_answers_a_request_sent_before_the_turn_start_response(
+    codex: Codex,
+) -> None:
+    turn = codex.thread_start().turn(
+        "COMPLETE_FIRST APPROVAL DELTAS:1", request_handler=lambda r: {"decision": "accept"}
+    )
+    assert turn.run(10).text.startswith("approval:accept ")
+
+
+def test_an_unknown_option_is_rejected_by_name_before_anything_is_sent(tmp_path: Path) -> None:
+    received = tmp_path / "received.jsonl"
+    with Codex(codex_bin=fake_codex_bin(tmp_path, FAKE_CODEX_LOG=str(received))) as codex:
+        with pytest.raises(InvalidArgumentError) as info:
+            codex.thread_start(developer_instruction="be brief")
+        message = str(info.value)
+        assert "developer_instruction=" in message
+        assert "Did you mean developer_instructions=?" in message
+        assert "service_tier" in message  # the valid names are listed
+        with pytest.raises(InvalidArgumentError, match="Did you mean effort="):
+            codex.thread_start().turn("DELTAS:1", efort="high")
+    assert "developer_instruction" not in received.read_text()
+    assert received.read_text().count('"turn/start"') == 0
+
+
+def test_a_known_extra_option_goes_to_the_wire_in_camel_case(tmp_path: Path) -> None:
+    received = tmp_path / "received.jsonl"
+    with Codex(codex_bin=fake_codex_bin(tmp_path, FAKE_CODEX_LOG=str(received))) as codex:
+        codex.thread_start(service_tier="flex", developer_instructions="be brief")
+    sent = received.read_text()
+    assert '"serviceTier":"flex"' in sent.replace(" ", "")
+    assert '"developerInstructions":"bebrief"' in sent.replace(" ", "")
+
+
+def test_options_this_library_sets_itself_point_to_their_parameter(codex: Codex) -> None:
+    with pytest.raises(InvalidArgumentError, match=r"approval_policy='ask'\|'review'\|'deny'"):
+        codex.thread_start(approvals_reviewer="user")
+
+
+@pytest.mark.parametrize(
+    ("approval", "policy", "reviewer"),
+    [
+        ("ask", "on-request", "user"),
+        ("review", "on-request", "auto_review"),
+        ("deny", "never", None),
+    ],
+)
+def test_approval_words_become_codex_policy_and_reviewer(
+    codex: Codex, approval: Approval, policy: str, reviewer: str | None
+) -> None:
+    info = codex.thread_start(approval_policy=approval).info
+    assert info["approvalPolicy"] == policy
+    assert info["approvalsReviewer"] == (reviewer or "user")  # "user" is the server default
+
+
+def test_full_access_is_codex_danger_full_access(codex: Codex) -> None:
+    assert codex.thread_start(sandbox="full-access").info["sandbox"]["type"] == "dangerFullAccess"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "hint"),
+    [
+        ({"sandbox": "danger-full-access"}, "'full-access'"),
+        ({"sandbox": "yolo"}, "read-only, workspace-write, full-access"),
+        ({"approval_policy": "on-request"}, "ask (a person decides)"),
+        ({"approval_policy": "never"}, "deny"),
+    ],
+)
+def test_codex_wire_words_are_refused_with_the_word_to_use(
+    codex: Codex, kwargs: dict[str, str], hint: str
+) -> None:
+    with pytest.raises(InvalidArgumentError) as info:
+        codex.thread_start(**kwargs)  # type: ignore[arg-type]
+    assert hint in str(info.value)
+
+
+def test_resume_does_not_load_the_history_unless_asked(codex: Codex) -> None:
+    thread = codex.thread_start()
+    thread.run("DELTAS:1", timeout=10)
+    assert codex.thread_resume(thread.id).info["thread"]["turns"] == []
+    assert len(codex.thread_resume(thread.id, include_turns=True).info["thread"]["turns"]) == 1
+
+
+def test_thread_list_and_set_name(codex: Codex) -> None:
+    thread = codex.thread_start()
+    thread.set_name("analysis")
+    listed = codex.thread_list(limit=5)["data"]
+    assert [t["name"] for t in listed if t["id"] == thread.id] == ["analysis"]
+
+
+def test_a_response_without_a_thread_id_is_a_protocol_error(codex: Codex) -> None:
+    setup = codex._core.thread_setup("thread/start")
+    with pytest.raises(ProtocolError, match="thread/start answered without a thread id"):
+        codex._core.adopt_thread(setup, {"thread": {}})
+
+
+def test_turn_cursor_take_never_blocks_and_ends_with_none(codex: Codex) -> None:
+    turn = codex.thread_start().turn("DELTAS:3")
+    cursor = turn.cursor()
+    assert turn.wait(10)
+    methods = [e.method for e in cursor.take() or []]
+    assert methods[-1] == "turn/completed"
+    assert cursor.take() is None
+
+
+def test_pending_requests_lists_a_deferred_approval_until_it_is_answered(fake_bin: str) -> None:
+    with Codex(codex_bin=fake_bin) as codex:
+        turn = codex.thread_start().turn("APPROVAL DELTAS:1", request_handler=lambda r: DEFER)
+        assert _wait_for(lambda: bool(turn.pending_requests))
+        (request,) = turn.pending_requests
+        assert request.method == "item/commandExecution/requestApproval"
+        assert request.respond({"decision": "accept"})
+        assert turn.run(10).text.startswith("approval:accept ")
+        assert turn.pending_requests == []

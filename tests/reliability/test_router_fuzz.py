@@ -9,16 +9,13 @@ turns completed.
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import Future
 from typing import Any
-from unittest import mock
 
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codex_notebook import router as router_module
 from codex_notebook.errors import TransportClosedError
 from codex_notebook.messages import Notification
 from codex_notebook.router import Router, TurnCursor
@@ -87,61 +84,58 @@ def test_any_interleaving_delivers_everything_exactly_once_in_order(data: st.Dat
         if batch:
             seen.setdefault(id(cursor), []).extend(batch)
 
-    with mock.patch.object(router_module, "CLAIM_WAIT_S", 0.05):
-        while (
-            any(queues.values())
-            or unanswered
-            or any(claim_turn[t] and t not in cursors for t in claim_turn)
-        ):
-            choices = [f"emit {t}" for t, q in queues.items() if q]
-            choices += [f"claim {t}" for t in claim_turn if claim_turn[t] and t not in cursors]
-            choices += ["respond"] if unanswered else []
-            choices += ["global", "read"]
-            action = data.draw(st.sampled_from(choices))
-            if action.startswith("emit"):
-                turn = action.split()[1]
-                router.feed(queues[turn].pop(0)[0])
-            elif action.startswith("claim"):
-                turn = action.split()[1]
-                log = router.claim(turn, "th")
-                cursors[turn] = [log.cursor(), log.cursor()]  # two consumers per turn
-            elif action == "respond":
-                request_id = unanswered.pop(data.draw(st.integers(0, len(unanswered) - 1)))
-                router.feed(_line({"id": request_id, "result": {"n": request_id}}))
-            elif action == "global":
-                router.feed(_line({"method": "warning", "params": {"message": "x"}}))
-            else:
-                for pair in cursors.values():
-                    read(pair[data.draw(st.integers(0, 1))])
-        if eof:
-            router.closed(TransportClosedError("eof"))
+    while (
+        any(queues.values())
+        or unanswered
+        or any(claim_turn[t] and t not in cursors for t in claim_turn)
+    ):
+        choices = [f"emit {t}" for t, q in queues.items() if q]
+        choices += [f"claim {t}" for t in claim_turn if claim_turn[t] and t not in cursors]
+        choices += ["respond"] if unanswered else []
+        choices += ["global", "read"]
+        action = data.draw(st.sampled_from(choices))
+        if action.startswith("emit"):
+            turn = action.split()[1]
+            router.feed(queues[turn].pop(0)[0])
+        elif action.startswith("claim"):
+            turn = action.split()[1]
+            log = router.claim(turn, "th")
+            cursors[turn] = [log.cursor(), log.cursor()]  # two consumers per turn
+        elif action == "respond":
+            request_id = unanswered.pop(data.draw(st.integers(0, len(unanswered) - 1)))
+            router.feed(_line({"id": request_id, "result": {"n": request_id}}))
+        elif action == "global":
+            router.feed(_line({"method": "warning", "params": {"message": "x"}}))
+        else:
+            for pair in cursors.values():
+                read(pair[data.draw(st.integers(0, 1))])
+    if eof:
+        router.closed(TransportClosedError("eof"))
 
-        for turn, pair in cursors.items():
-            for cursor in pair:
-                read(cursor)
-                got = [_key(e) for e in seen.get(id(cursor), [])]
-                want = [raw for raw, _ in expected[turn]]
-                assert got == want, (turn, got, want)
-                finished = cursor.log.finished
-                assert finished or not eof
-                if eof and not cursor.log.completed:
-                    try:
-                        cursor.take()
-                    except TransportClosedError:
-                        pass
-                    else:
-                        raise AssertionError("an unfinished turn did not see the EOF")
+    for turn, pair in cursors.items():
+        for cursor in pair:
+            read(cursor)
+            got = [_key(e) for e in seen.get(id(cursor), [])]
+            want = [raw for raw, _ in expected[turn]]
+            assert got == want, (turn, got, want)
+            finished = cursor.log.finished
+            assert finished or not eof
+            if eof and not cursor.log.completed:
+                try:
+                    cursor.take()
+                except TransportClosedError:
+                    pass
+                else:
+                    raise AssertionError("an unfinished turn did not see the EOF")
 
-        for future in futures:
-            assert future.done()
+    for future in futures:
+        assert future.done()
 
-        # every server request is answered exactly once, or settled (moot)
-        for thread in threading.enumerate():  # handler threads end within CLAIM_WAIT_S
-            if thread.name.startswith("codex-request-"):
-                thread.join(5)
-        assert router._server_requests == {}
-        answers = [m["id"] for m in sent if "result" in m or "error" in m]
-        assert len(answers) == len(set(answers))
+    # every server request is answered exactly once, or settled (moot)
+    assert router.dispatcher.requests.wait_idle(5)  # every handler has run
+    assert router.open_server_requests() == 0
+    answers = [m["id"] for m in sent if "result" in m or "error" in m]
+    assert len(answers) == len(set(answers))
 
     if not eof and all(claim_turn.values()):
         assert router.live_turns() == 0

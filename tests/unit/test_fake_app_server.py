@@ -906,3 +906,67 @@ def test_messages_validate_against_the_real_json_schema(
             notifications.validate(body)
         checked.add(method)
     assert len(checked) >= 20
+
+
+# --- client tools (DYNTOOL), real-shaped streams (STREAM) ------------------------------------
+
+TOOLS = [
+    {
+        "type": "namespace",
+        "name": "kernel",
+        "description": "k",
+        "tools": [{"type": "function", "name": "echo", "description": "e", "inputSchema": {}}],
+    }
+]
+
+
+def test_dynamic_tools_need_the_experimental_api(fake: FakeProcess) -> None:
+    reply = fake.request("thread/start", {"dynamicTools": TOOLS})
+    assert reply["error"]["code"] == -32600
+    assert "experimentalApi" in reply["error"]["message"]
+
+
+def test_dyntool_calls_a_declared_tool_like_codex(spawn: Callable[..., FakeProcess]) -> None:
+    fake = spawn()
+    init = {"clientInfo": {"name": "t", "version": "0"}, "capabilities": {"experimentalApi": True}}
+    fake.result("initialize", init)
+    fake.send({"method": "initialized"})
+    thread_id = fake.start_thread(dynamicTools=TOOLS)
+    fake.start_turn(thread_id, 'DYNTOOL:kernel.echo DYNTOOL:nope ARGS:{"a":1}')
+    request = server_request(fake, "item/tool/call")
+    assert request["params"] == {
+        "threadId": thread_id,
+        "turnId": "turn-1",
+        "callId": request["params"]["callId"],
+        "namespace": "kernel",
+        "tool": "echo",
+        "arguments": {"a": 1},
+    }
+    answer = {"contentItems": [{"type": "inputText", "text": "hi"}], "success": True}
+    fake.send({"id": request["id"], "result": answer})
+    events = fake.turn_events(thread_id, "turn-1")
+    items = [
+        e["params"]["item"]
+        for e in events
+        if e.get("method") in ("item/started", "item/completed")
+        and e["params"]["item"]["type"] == "dynamicToolCall"
+    ]
+    assert [(i["status"], i["success"]) for i in items] == [
+        ("inProgress", None),
+        ("completed", True),
+    ]
+    assert "serverRequest/resolved" not in methods(events)
+    assert agent_text(events).startswith("tool:kernel.echo:ok:hi tool:nope:unsupported ")
+
+
+def test_stream_writes_real_shaped_deltas(spawn: Callable[..., FakeProcess]) -> None:
+    fake = spawn(env={"FAKE_CODEX_UUID_IDS": "1"})
+    fake.initialize()
+    thread_id = fake.start_thread()
+    turn_id, events = fake.run_turn(thread_id, "STREAM:300")
+    pieces = deltas(events)
+    assert len(pieces) == 300 and all(3 <= len(p) <= 10 for p in pieces)
+    assert len(turn_id) == 36 and turn_id.count("-") == 4  # UUID-like, as codex's
+    delta_event = next(e for e in events if e.get("method") == "item/agentMessage/delta")
+    assert delta_event["params"]["itemId"].startswith("msg_")
+    assert agent_text(events) == "".join(pieces)

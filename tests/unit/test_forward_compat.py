@@ -140,7 +140,7 @@ def test_unknown_server_request_of_a_turn_is_listed_and_refused(
     log = router.claim(TURN, TH)
     params = {"threadId": TH, "turnId": TURN, "itemId": "i1", "hologram": {"size": 3}}
     router.feed(line({"id": 0, "method": "item/hologram/requestApproval", "params": params}))
-    request = log.events[0]
+    request = log.items[0]
     assert isinstance(request, ServerRequest)
     assert (request.turn_id, request.thread_id, request.id) == (TURN, TH, 0)
     assert not request.known
@@ -287,7 +287,7 @@ def test_known_server_request_with_new_fields_is_typed_and_declined_by_default(
     }
     method = "item/commandExecution/requestApproval"
     router.feed(line({"id": 0, "method": method, "params": params}))
-    request = log.events[0]
+    request = log.items[0]
     assert isinstance(request, ServerRequest) and request.known
     typed = request.params
     assert isinstance(typed, BaseModel) and not isinstance(typed, UnknownParams)

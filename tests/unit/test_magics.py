@@ -36,8 +36,9 @@ def session() -> NotebookSession:
 @pytest.mark.parametrize(
     ("line", "problem"),
     [
-        ("--sandbox nowhere", "--sandbox 'nowhere' is not a sandbox mode; use read-only"),
-        ("--approval always", "--approval 'always' is not a mode"),
+        ("--sandbox nowhere", "--sandbox='nowhere' is not a sandbox setting; use one of read-only"),
+        ("--approval always", "--approval='always' is not an approval setting"),
+        ("--sandbox danger-full-access", "codex's own word; here it is 'full-access'"),
         ("--timeout -1", "--timeout must be a positive number"),
         ("--timeout soon", "invalid float value"),
         ("-o 1abc", "-o needs a Python variable name"),

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+from datetime import datetime, timezone
 from typing import Any
 
 import orjson
 import pytest
 
+from codex_notebook import DEFER
 from codex_notebook import router as router_module
-from codex_notebook.errors import InvalidRequestError, TransportClosedError
+from codex_notebook._dispatch import REQUEST_WORKERS
+from codex_notebook.errors import (
+    CodexError,
+    InvalidArgumentError,
+    InvalidRequestError,
+    ProtocolError,
+    TransportClosedError,
+)
 from codex_notebook.router import Router
 
 
@@ -101,7 +112,7 @@ def test_unclaimed_turn_events_are_capped(router: Router, monkeypatch: pytest.Mo
     for i in range(8):
         router.feed(delta("t1", str(i)))
     log = router.claim("t1", "th")
-    assert len(log.events) == 5
+    assert len(log) == 5
     assert log.dropped == 3
 
 
@@ -111,7 +122,7 @@ def test_a_fresh_unclaimed_turn_is_not_capped(
     monkeypatch.setattr(router_module, "MAX_UNCLAIMED_EVENTS", 5)
     for i in range(8):
         router.feed(delta("t1", str(i)))
-    assert len(router.claim("t1", "th").events) == 8
+    assert len(router.claim("t1", "th")) == 8
 
 
 def test_the_end_of_a_capped_unclaimed_turn_is_always_kept(
@@ -215,3 +226,249 @@ def test_server_request_resolved_settles_the_request(router: Router) -> None:
     assert request.method == "item/commandExecution/requestApproval"
     router.feed(line({"method": "serverRequest/resolved", "params": {"requestId": 0}}))
     assert request.settled  # type: ignore[attr-defined]
+
+
+# -- issue 13: no hang, no leak, no stray exception -----------------------------------------
+
+
+def approval(turn: str, request_id: int, thread: str = "th") -> bytes:
+    params = {"threadId": thread, "turnId": turn, "itemId": "i", "command": "ls"}
+    return line(
+        {"id": request_id, "method": "item/commandExecution/requestApproval", "params": params}
+    )
+
+
+def test_a_turn_claimed_after_transport_death_is_finished_and_releases_waiters(
+    router: Router,
+) -> None:
+    router.closed(TransportClosedError("gone"))
+    log = router.claim("t9", "th")
+    assert log.done.is_set()  # run()/wait() sleep on this event: it must be set
+    assert log.finished
+
+
+def test_params_that_are_not_json_raise_naming_the_field_and_leak_nothing(
+    router: Router, sent: list[dict[str, Any]]
+) -> None:
+    with pytest.raises(CodexError, match=r"params\.config\.when is of type datetime"):
+        router.start_request("thread/start", {"config": {"when": datetime.now(timezone.utc)}})
+    with pytest.raises(InvalidArgumentError, match=r"params\.input\[1\] is of type object"):
+        router.start_request("turn/start", {"input": [1, object()]})
+    assert router.pending_requests() == 0
+    assert sent == []
+
+
+def test_a_response_without_result_or_error_is_a_protocol_error(router: Router) -> None:
+    future = router.start_request("thread/start", {})
+    router.feed(line({"id": 1}))
+    with pytest.raises(ProtocolError, match="neither a result nor an error"):
+        future.result(0)
+
+
+def test_take_reports_the_end_only_after_every_event(router: Router) -> None:
+    """The reader may append the last events and the end between take()'s two reads."""
+    log = router.claim("t1", "th")
+    router.feed(delta("t1", "a"))
+    cursor = log.cursor()
+    assert [e.params_dict["delta"] for e in cursor.take() or []] == ["a"]
+
+    class Interleaved(list):  # type: ignore[type-arg]
+        """len() returns, then the reader delivers the rest before take() reads the flags."""
+
+        armed = True
+
+        def __len__(self) -> int:
+            n = super().__len__()
+            if self.armed:
+                self.armed = False
+                router.feed_batch([delta("t1", "b"), completed("t1")])
+            return n
+
+    log.items = Interleaved(log.items)
+    got: list[str] = []
+    while (batch := cursor.take()) is not None:
+        got += [e.method for e in batch]
+    assert got == ["item/agentMessage/delta", "turn/completed"]
+
+
+def test_a_failing_waker_does_not_stop_the_others_from_being_woken(router: Router) -> None:
+    log = router.claim("t1", "th")
+    woken: list[str] = []
+
+    def closed_loop() -> None:
+        raise RuntimeError("Event loop is closed")
+
+    log._wakers += [closed_loop, lambda: woken.append("second")]
+    router.feed(delta("t1", "a"))
+    assert woken == ["second"]
+
+
+def test_transport_death_fails_every_waiter_even_if_one_consumer_fails(router: Router) -> None:
+    first, second = router.claim("t1", "th"), router.claim("t2", "th")
+    future = router.start_request("thread/start", {})
+
+    def closed_loop() -> None:
+        raise RuntimeError("Event loop is closed")
+
+    first._wakers.append(closed_loop)
+    router.closed(TransportClosedError("gone"))  # must not raise
+    assert first.finished and second.finished
+    assert isinstance(future.exception(0), TransportClosedError)
+    assert router.channel.get(0) is None  # closed too
+
+
+def test_a_waker_on_a_closed_event_loop_does_not_break_the_reader(router: Router) -> None:
+    log = router.claim("t1", "th")
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(log.cursor().anext_batch())
+    loop.run_until_complete(asyncio.sleep(0))  # the task registers its waker and waits
+    loop.close()  # the waiter's loop goes away while it waits (a kernel restart)
+    other = log.cursor()
+    router.feed(delta("t1", "a"))  # wakes the dead loop's waker: RuntimeError, swallowed
+    router.feed(completed("t1"))
+    assert [e.method for e in other] == ["item/agentMessage/delta", "turn/completed"]
+    del task
+
+
+def test_a_cancelled_request_future_does_not_break_the_reader(router: Router) -> None:
+    future = router.start_request("thread/start", {})
+    future.cancel()
+    router.feed(line({"id": 1, "result": {}}))  # set_result on a cancelled future
+    router.feed(delta("t1", "still routed"))
+    assert router.claim("t1", "th").notifications()[0].params_dict["delta"] == "still routed"
+
+
+def test_a_request_before_the_claim_goes_to_the_turn_handler_registered_before_turn_start(
+    router: Router, sent: list[dict[str, Any]]
+) -> None:
+    router.begin_turn("th", lambda request: {"decision": "accept"})
+    router.feed(approval("t1", 0))  # long before the turn/start response (and the claim)
+    assert router.dispatcher.requests.wait_idle(5)
+    assert sent == [{"id": 0, "result": {"decision": "accept"}}]
+
+
+def test_a_finished_turn_releases_its_thread_handler(router: Router) -> None:
+    router.begin_turn("th", lambda request: {"decision": "accept"})
+    router.claim("t1", "th", started=True)
+    router.feed(completed("t1"))
+    assert router._threads == {}  # nothing keeps the handler (and what it holds) alive
+
+
+def test_server_request_handlers_run_on_a_bounded_pool(router: Router) -> None:
+    release = threading.Event()
+    running: list[str] = []
+
+    def blocking(request: Any) -> dict[str, str]:
+        running.append(threading.current_thread().name)
+        release.wait(10)
+        return {"decision": "decline"}
+
+    router.dispatcher.default_handler = blocking
+    for i in range(3 * REQUEST_WORKERS):
+        router.feed(approval(f"t{i}", i))
+    deadline = time.monotonic() + 5
+    while len(running) < REQUEST_WORKERS and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        assert router.dispatcher.requests.threads == REQUEST_WORKERS
+        assert len(running) == REQUEST_WORKERS  # the rest wait in the queue
+    finally:
+        release.set()
+    assert router.dispatcher.requests.wait_idle(10)
+    assert len(running) == 3 * REQUEST_WORKERS
+
+
+def test_an_unclaimed_turn_whose_turn_start_is_in_flight_is_never_evicted(
+    router: Router,
+) -> None:
+    router.begin_turn("mine", None)  # turn/start sent; its response is slow
+    router.feed(
+        line(
+            {
+                "method": "item/agentMessage/delta",
+                "params": {
+                    "threadId": "mine",
+                    "turnId": "awaited",
+                    "itemId": "m",
+                    "delta": "keep me",
+                },
+            }
+        )
+    )
+    for i in range(router_module.MAX_UNCLAIMED_TURNS + 10):  # e.g. many sub-agent turns
+        router.feed(delta(f"other{i}", "x"))
+    log = router.claim("awaited", "mine", started=True)
+    assert [e.params_dict["delta"] for e in log.notifications()] == ["keep me"]
+    assert router.live_turns() <= router_module.MAX_UNCLAIMED_TURNS + 1
+
+
+def test_a_deferred_request_stays_pending_until_answered(
+    router: Router, sent: list[dict[str, Any]]
+) -> None:
+    router.begin_turn("th", lambda request: DEFER)
+    log = router.claim("t1", "th", started=True)
+    router.feed(approval("t1", 0))
+    assert router.dispatcher.requests.wait_idle(5)
+    assert sent == []
+    (request,) = log.pending_requests
+    assert request.respond({"decision": "accept"})
+    assert sent == [{"id": 0, "result": {"decision": "accept"}}]
+    assert not request.respond({"decision": "decline"})  # exactly once
+
+
+@pytest.mark.parametrize(
+    ("how", "reason"),
+    [
+        ("withdrawn", "withdrawn"),
+        ("turn ended", "turn ended"),
+        ("transport closed", "transport closed"),
+    ],
+)
+def test_a_deferred_request_is_settled_by_withdrawal_turn_end_or_transport_death(
+    router: Router, sent: list[dict[str, Any]], how: str, reason: str
+) -> None:
+    router.begin_turn("th", lambda request: DEFER)
+    log = router.claim("t1", "th", started=True)
+    router.feed(approval("t1", 0))
+    assert router.dispatcher.requests.wait_idle(5)
+    (request,) = log.pending_requests
+    if how == "withdrawn":
+        router.feed(line({"method": "serverRequest/resolved", "params": {"requestId": 0}}))
+    elif how == "turn ended":
+        router.feed(completed("t1"))
+    else:
+        router.closed(TransportClosedError("gone"))
+    assert request.settled and request.settled_reason == reason
+    assert not request.respond({"decision": "accept"})  # a late answer is dropped
+    assert sent == []
+    assert router.open_server_requests() == 0
+
+
+def test_claiming_a_log_whose_first_events_are_still_in_the_readers_batch_keeps_it(
+    router: Router,
+) -> None:
+    with router._lock:  # the reader created the log; its events wait in the current batch
+        pending = router._turn_log("t1", "th")
+    assert router.claim("t1", "th") is pending
+
+
+def test_lines_given_as_text_route_like_bytes(router: Router) -> None:
+    """A transport that reads text (a WebSocket's text frames) may hand over str lines."""
+    log = router.claim("t1", "th")
+    router.feed_batch([delta("t1", "a").decode(), "not json", completed("t1").decode()])
+    assert [e.method for e in log.cursor()] == ["item/agentMessage/delta", "turn/completed"]
+    assert router.malformed == 1
+
+
+def test_raw_is_the_whole_message_as_received(router: Router) -> None:
+    log = router.claim("t1", "th")
+    usual = {
+        "method": "item/agentMessage/delta",
+        "params": {"threadId": "th", "turnId": "t1", "itemId": "m", "delta": "a"},
+        "emittedAtMs": 1796126439728,
+    }
+    extra = {**usual, "params": {**usual["params"], "delta": "b"}, "x-extra": [1]}
+    router.feed_batch([orjson.dumps(usual), orjson.dumps(extra)])
+    first, second = log.notifications()
+    assert first.raw == usual and list(first.raw) == list(usual)
+    assert second.raw == extra

@@ -17,14 +17,15 @@ from IPython.display import display
 from IPython.utils.text import DollarFormatter
 from pydantic import BaseModel
 
+from ..errors import InvalidArgumentError
+from ..policies import check_approval, check_sandbox
 from .backends import BACKENDS
 from .cells import CellTracker
-from .session import APPROVAL_MODES, NotebookSession, NotebookTurn
+from .session import NotebookSession, NotebookTurn
 from .text import format_tokens
 
 __all__ = ["CodexMagics"]
 
-SANDBOXES = ("read-only", "workspace-write", "full-access")
 SUBCOMMANDS = (
     "status",
     "wait",
@@ -99,11 +100,13 @@ class CodexMagics(Magics):
             args = parse_argstring(self.codex, line)
         except UsageError as exc:
             raise UsageError(f"{exc}\n\n{_usage()}") from None
-        if args.sandbox is not None and args.sandbox not in SANDBOXES:
-            modes = ", ".join(SANDBOXES)
-            raise UsageError(f"--sandbox {args.sandbox!r} is not a sandbox mode; use {modes}")
-        if args.approval is not None and args.approval not in APPROVAL_MODES:
-            raise UsageError(f"--approval {args.approval!r} is not a mode; use ask, review or deny")
+        try:
+            if args.sandbox is not None:
+                check_sandbox(args.sandbox, name="--sandbox")
+            if args.approval is not None:
+                check_approval(args.approval, name="--approval")
+        except InvalidArgumentError as exc:
+            raise UsageError(str(exc)) from None
         if args.timeout is not None and args.timeout <= 0:
             raise UsageError(f"--timeout must be a positive number of seconds, not {args.timeout}")
         if args.output is not None and not args.output.isidentifier():
@@ -279,10 +282,13 @@ class CodexMagics(Magics):
         print("; ".join(f"{k} = {v!r}" for k, v in updates.items()))
 
     def _config_value(self, key: str, value: str) -> Any:
-        if key == "sandbox" and value not in SANDBOXES:
-            raise UsageError(f"sandbox must be one of {', '.join(SANDBOXES)}")
-        if key == "approval" and value not in APPROVAL_MODES:
-            raise UsageError("approval must be ask, review or deny")
+        try:
+            if key == "sandbox":
+                return check_sandbox(value)
+            if key == "approval":
+                return check_approval(value, name="approval")
+        except InvalidArgumentError as exc:
+            raise UsageError(f"%codex config: {exc}") from None
         if key == "timeout":
             try:
                 return float(value)

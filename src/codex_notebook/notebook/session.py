@@ -34,7 +34,6 @@ from .threads import Scope, ThreadMap
 from .turn import NotebookTurn, TurnOptions
 
 __all__ = [
-    "APPROVAL_MODES",
     "HISTORY",
     "NotebookSession",
     "NotebookTurn",
@@ -46,12 +45,6 @@ __all__ = [
 HISTORY = 200
 #: How long restart / close wait for live turns to end.
 STOP_GRACE_S = 5.0
-
-APPROVAL_MODES: dict[str, dict[str, str]] = {
-    "ask": {"approval_policy": "on-request", "approvals_reviewer": "user"},
-    "review": {"approval_policy": "on-request", "approvals_reviewer": "auto_review"},
-    "deny": {"approval_policy": "never"},
-}
 
 _LAST: list[NotebookTurn] = []
 
@@ -178,7 +171,7 @@ class NotebookSession:
             "cwd": options.cwd,
             "sandbox": options.sandbox,
             "output_schema": options.schema,
-            **APPROVAL_MODES[options.approval],
+            "approval_policy": options.approval,
         }
 
     def _default_cwd(self) -> str:

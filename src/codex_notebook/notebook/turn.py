@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from ..approvals import APPROVAL_METHODS, answer_for
 from ..errors import CodexError, CodexTimeoutError
 from ..messages import DEFER, ServerRequest
+from ..policies import Approval, Sandbox
 from ..results import TurnResult
 from .blocks import DECISIONS, HeaderView
 from .text import format_duration
@@ -49,8 +50,8 @@ class TurnOptions:
     new: bool = False
     model: str | None = None
     cwd: str | None = None
-    sandbox: str | None = None
-    approval: str = "ask"
+    sandbox: Sandbox | None = None
+    approval: Approval = "ask"
     tools: str = "all"
     wait: bool = False
     output: str | None = None

@@ -1,0 +1,139 @@
+"""The asyncio client against the scripted fake app-server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import pytest
+
+from codex_notebook import (
+    AsyncCodex,
+    CodexError,
+    CodexTimeoutError,
+    InvalidArgumentError,
+    ServerRequest,
+    TransportClosedError,
+)
+
+T = TypeVar("T")
+
+
+def run(main: Callable[[AsyncCodex], Awaitable[T]], fake_bin: str, **kwargs: Any) -> T:
+    async def outer() -> T:
+        async with AsyncCodex(codex_bin=fake_bin, **kwargs) as codex:
+            return await asyncio.wait_for(main(codex), 30)
+
+    return asyncio.run(outer())
+
+
+def deltas(n: int) -> str:
+    return "".join(f"d{i} " for i in range(n))
+
+
+def test_a_turn_streams_and_returns_its_result(fake_bin: str) -> None:
+    async def main(codex: AsyncCodex) -> tuple[str, str]:
+        turn = await (await codex.thread_start()).turn("DELTAS:4")
+        text = "".join([t async for t in turn.stream_text()])
+        return text, (await turn.run()).text
+
+    assert run(main, fake_bin) == (deltas(4), deltas(4))
+
+
+def test_using_the_client_before_start_says_what_to_do(fake_bin: str) -> None:
+    async def main() -> None:
+        await AsyncCodex(codex_bin=fake_bin).thread_start()
+
+    with pytest.raises(CodexError, match=r"async with AsyncCodex\(\) as codex"):
+        asyncio.run(main())
+
+
+def test_turn_start_timeout_is_a_codex_timeout(fake_bin: str) -> None:
+    async def main(codex: AsyncCodex) -> None:
+        thread = await codex.thread_start()
+        await thread.turn("DELTAS:1", timeout=1e-9)
+
+    with pytest.raises(CodexTimeoutError):
+        run(main, fake_bin)
+
+
+def test_run_timeout_leaves_the_turn_running(fake_bin: str) -> None:
+    async def main(codex: AsyncCodex) -> str:
+        turn = await (await codex.thread_start()).turn("HANG DELTAS:1")
+        with pytest.raises(CodexTimeoutError):
+            await turn.run(timeout=0.2)
+        assert not await turn.wait(0.05)
+        await turn.interrupt()
+        return (await turn.run(5)).status
+
+    assert run(main, fake_bin) == "interrupted"
+
+
+def test_thread_list_and_set_name(fake_bin: str) -> None:
+    async def main(codex: AsyncCodex) -> list[Any]:
+        thread = await codex.thread_start()
+        await thread.set_name("async analysis")
+        listed = (await codex.thread_list(limit=5))["data"]
+        return [t["name"] for t in listed if t["id"] == thread.id]
+
+    assert run(main, fake_bin) == ["async analysis"]
+
+
+def test_unknown_options_are_rejected_by_name(fake_bin: str) -> None:
+    async def main(codex: AsyncCodex) -> None:
+        await codex.thread_start(developer_instruction="x")
+
+    with pytest.raises(InvalidArgumentError, match="Did you mean developer_instructions="):
+        run(main, fake_bin)
+
+
+def test_a_coroutine_approval_handler_is_awaited_on_the_loop(fake_bin: str) -> None:
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def approve(request: ServerRequest) -> dict[str, str]:
+        loops.append(asyncio.get_running_loop())
+        await asyncio.sleep(0.01)
+        return {"decision": "acceptForSession"}
+
+    async def main(codex: AsyncCodex) -> tuple[str, bool]:
+        turn = await (await codex.thread_start()).turn("APPROVAL DELTAS:1", request_handler=approve)
+        return (await turn.run(10)).text, loops == [asyncio.get_running_loop()]
+
+    text, same_loop = run(main, fake_bin)
+    assert text.startswith("approval:acceptForSession ")
+    assert same_loop
+
+
+def test_notifications_end_after_the_timeout(fake_bin: str) -> None:
+    async def main(codex: AsyncCodex) -> list[str]:
+        return [n.method async for n in codex.notifications(timeout=0.3)]
+
+    assert "configWarning" in run(main, fake_bin)
+
+
+def test_server_death_fails_an_awaiting_run(fake_bin: str) -> None:
+    async def main(codex: AsyncCodex) -> None:
+        turn = await (await codex.thread_start()).turn("DIE_AFTER:1 DELTAS:3")
+        await turn.run()
+
+    with pytest.raises(TransportClosedError, match="model stream broke"):
+        run(main, fake_bin)
+
+
+def test_wait_is_woken_once_at_the_end(fake_bin: str) -> None:
+    async def main(codex: AsyncCodex) -> int:
+        turn = await (await codex.thread_start()).turn("DELTAS:200 DELAY_MS:1")
+
+        class Counting(list):  # type: ignore[type-arg]
+            registered = 0
+
+            def append(self, waker: Any) -> None:
+                Counting.registered += 1
+                super().append(waker)
+
+        turn._core.log._end_wakers = Counting()
+        assert await turn.wait(10)
+        return Counting.registered
+
+    assert run(main, fake_bin) == 1  # one waiter registered, woken once: not per event
