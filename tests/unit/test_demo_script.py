@@ -277,9 +277,15 @@ def test_follow_up_after_a_tool_summarises_its_output() -> None:
     )
 
 
-def test_follow_up_for_a_rejected_command_says_it_did_not_run() -> None:
-    text = summarise_tool_output("rm -rf x", "exec_command failed: rejected by user")
+def test_follow_up_for_a_command_that_failed_to_start_quotes_codex() -> None:
+    text = summarise_tool_output("rm -rf x", "exec_command failed: no such file")
     assert text.startswith("The command `rm -rf x` did not run. Codex reported:")
+
+
+def test_follow_up_for_a_declined_command_says_the_person_declined_it() -> None:
+    output = 'exec_command failed: CreateProcess { message: "Rejected(\\"rejected by user\\")" }'
+    text = summarise_tool_output("rm -rf x", output)
+    assert text == "You declined `rm -rf x`, so I did not run it."
 
 
 def test_follow_up_for_a_patch_quotes_codex_success_line() -> None:

@@ -498,6 +498,8 @@ def summarise_tool_output(command: str, output: str) -> str:
         return f"The patch was not applied. Codex reported:\n\n{fence(output)}"
     if "\n" in shown:
         shown = shown.splitlines()[0] + " ..."
+    if "rejected by user" in output:  # codex's words for a declined approval
+        return f"You declined `{shown}`, so I did not run it."
     match = _EXIT_CODE_RE.search(output)
     if match is None:
         return f"The command `{shown}` did not run. Codex reported:\n\n{fence(output)}"
