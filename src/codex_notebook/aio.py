@@ -52,6 +52,9 @@ class AsyncCodex(ClientFace):
         config: Mapping[str, Any] | None = None,
         approval_handler: RequestHandler | None = None,
         *,
+        url: str | None = None,
+        token: str | None = None,
+        token_file: str | os.PathLike[str] | None = None,
         transport: Transport | None = None,
     ) -> None:
         self._core = ClientCore(
@@ -62,6 +65,9 @@ class AsyncCodex(ClientFace):
             config=config,
             approval_handler=approval_handler,
             transport=transport,
+            url=url,
+            token=token,
+            token_file=token_file,
         )
 
     async def start(self) -> AsyncCodex:

@@ -56,6 +56,9 @@ class Codex(ClientFace):
         config: Mapping[str, Any] | None = None,
         approval_handler: RequestHandler | None = None,
         *,
+        url: str | None = None,
+        token: str | None = None,
+        token_file: str | os.PathLike[str] | None = None,
         transport: Transport | None = None,
         startup_timeout: float = STARTUP_TIMEOUT_S,
         request_timeout: float | None = REQUEST_TIMEOUT_S,
@@ -68,6 +71,9 @@ class Codex(ClientFace):
             config=config,
             approval_handler=approval_handler,
             transport=transport,
+            url=url,
+            token=token,
+            token_file=token_file,
         )
         self.request_timeout = request_timeout
         try:
