@@ -348,9 +348,9 @@ class WebSocketTransport:
                     "Is it a codex app-server (`codex app-server --listen ws://IP:PORT`)?",
                     url=self.url,
                 )
-        failure = protocol.handshake_exc
-        if failure is not None or protocol.state is not State.OPEN:
-            raise self._handshake_error(failure, events[0] if events else None) from failure
+        failure, response = protocol.handshake_exc, events[0] if events else None
+        if failure is not None or not isinstance(response, Response):
+            raise self._handshake_error(failure, response) from failure
         self._early = [e for e in events[1:] if isinstance(e, Frame)]
         self._event(f"WebSocket open{' (token sent)' if self._token else ''}")
 
@@ -538,6 +538,9 @@ class WebSocketTransport:
         ping: bytes | None = None
         ping_sent = 0.0
         closing_since: float | None = None
+        # the first answer is due hello_timeout after our first message (the client sends
+        # initialize right after start(), so this clock starts here and is moved if needed)
+        hello = None if self._hello_timeout is None else last_rx + self._hello_timeout
         want_writable = False
         frames, self._early = self._early, []
         selector = selectors.DefaultSelector()
@@ -582,10 +585,7 @@ class WebSocketTransport:
                     deadline = ping_sent + self._ping_timeout
                 elif self._ping_interval is not None:
                     deadline = last_rx + self._ping_interval
-                first_sent = self._first_sent_at
-                hello: float | None = None
-                if not answered and first_sent is not None and self._hello_timeout is not None:
-                    hello = first_sent + self._hello_timeout
+                if hello is not None and not answered:
                     deadline = hello if deadline is None else min(deadline, hello)
                 events = selectors.EVENT_READ | (selectors.EVENT_WRITE if want_writable else 0)
                 selector.modify(sock, events)
@@ -597,8 +597,16 @@ class WebSocketTransport:
                     now = time.monotonic()
                     if closing_since is not None and now >= closing_since + self._close_grace:
                         return self._ended(protocol)
-                    if hello is not None and now >= hello:
-                        return self._silent()
+                    if hello is not None and not answered and now >= hello:
+                        # judged from our first message; nothing asked yet: no verdict
+                        first = self._first_sent_at
+                        assert self._hello_timeout is not None
+                        if first is None:
+                            hello = None
+                        elif now >= first + self._hello_timeout:
+                            return self._silent()
+                        else:
+                            hello = first + self._hello_timeout
                     if ping is not None and self._ping_timeout is not None:
                         if now >= ping_sent + self._ping_timeout:
                             return self._unresponsive(now - last_rx)
