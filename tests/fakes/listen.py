@@ -38,6 +38,7 @@ class ListeningServer:
     token: str | None
     token_file: Path | None
     stderr: deque[str] = field(default_factory=lambda: deque(maxlen=200))
+    drain: threading.Thread | None = None
 
     @property
     def pid(self) -> int:
@@ -52,6 +53,10 @@ class ListeningServer:
         self.signal(signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(10)
+        if self.drain is not None:
+            self.drain.join(5)  # it ends at EOF, once the process group is gone
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
 
 
 def fake_ws_argv() -> list[str]:
@@ -105,12 +110,11 @@ def listen(
                 found.set()
         found.set()
 
-    threading.Thread(target=drain, name="app-server-stderr", daemon=True).start()
+    drainer = threading.Thread(target=drain, name="app-server-stderr", daemon=True)
+    drainer.start()
     if not found.wait(timeout) or not url:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+        ListeningServer(proc, "", None, None, lines, drainer).stop()
         raise RuntimeError(
             f"{argv[0]} printed no 'listening on' line within {timeout} s:\n" + "\n".join(lines)
         )
-    return ListeningServer(proc, url[0], token, token_file, lines)
+    return ListeningServer(proc, url[0], token, token_file, lines, drainer)
