@@ -172,11 +172,11 @@ def test_the_environment_selects_the_server_and_nothing_is_spawned(
 ) -> None:
     monkeypatch.setenv("CODEX_APP_SERVER_URL", server.url)
     monkeypatch.setenv("CODEX_APP_SERVER_TOKEN_FILE", str(server.token_file))
-    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    before = {p.pid for p in psutil.Process().children()}
     with Codex() as codex:
         assert codex.server_url == server.url
         assert codex.thread_start().run("DELTAS:2", timeout=10).text == "d0 d1 "
-        after = {p.pid for p in psutil.Process().children(recursive=True)}
+        after = {p.pid for p in psutil.Process().children()}
     assert after == before
 
 
