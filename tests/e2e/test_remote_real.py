@@ -185,7 +185,7 @@ def test_the_environment_selects_the_server_and_spawns_nothing(
 
 
 def test_a_server_killed_mid_turn_releases_every_waiter_at_once(
-    codex: Codex, server: ListeningServer, record_property: Any
+    codex: Codex, server: ListeningServer
 ) -> None:
     turns = [codex.thread_start().turn("DELTAS:2000 DELAY_MS:20") for _ in range(4)]
     for turn in turns:
@@ -205,15 +205,13 @@ def test_a_server_killed_mid_turn_releases_every_waiter_at_once(
         assert server.url in str(error)
         assert "without a close frame" in str(error)
     slowest = max(at for _, at in outcomes.values()) - killed
-    record_property("released_after_kill_s", round(slowest, 4))
+    print(f"every waiter released {slowest * 1000:.1f} ms after the kill")  # shown with -rP
     assert slowest < 10  # a hang guard only; measured ~0.01 s (bench/RESULTS.md)
     with pytest.raises(TransportClosedError):
         codex.thread_start()
 
 
-def test_a_frozen_server_is_dropped_by_the_keepalive(
-    server: ListeningServer, record_property: Any
-) -> None:
+def test_a_frozen_server_is_dropped_by_the_keepalive(server: ListeningServer) -> None:
     transport = WebSocketTransport(
         server.url, token=server.token, ping_interval=0.5, ping_timeout=0.5
     )
@@ -226,7 +224,7 @@ def test_a_frozen_server_is_dropped_by_the_keepalive(
         error, at = running.join(30)["run"]
     assert isinstance(error, ConnectionLostError), error
     assert "stopped answering" in str(error)
-    record_property("dropped_after_freeze_s", round(at - frozen, 3))
+    print(f"dropped {at - frozen:.2f} s after the freeze (0.5 s silence + 0.5 s ping)")
 
 
 # -- endpoints that are no app-server -----------------------------------------------------------
