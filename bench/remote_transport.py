@@ -8,12 +8,12 @@
    ``turn/start`` to ``turn/completed``, stdio and WebSocket runs alternating; median and ratio.
 3. A dropped connection: a real server killed while 4 turns stream; how long until every
    waiter got its ``ConnectionLostError``.
-4. (``--libraries``) Why the transport drives ``websockets``' Sans-I/O protocol itself: the
+4. Why the transport drives ``websockets``' Sans-I/O protocol itself: the
    same flood of real-shaped frames read by our transport, by ``websockets``' threading client
    and by ``websocket-client``; messages/s and client CPU per message.
 
     python bench/remote_transport.py [--turns 8] [--deltas 25000] [--runs 3] [--real 2000 20000]
-                                     [--libraries]
+                                     [--skip-libraries]
 """
 
 from __future__ import annotations
@@ -396,7 +396,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--real", type=int, nargs="+", default=[2000, 20000])
     parser.add_argument("--real-runs", type=int, default=5)
-    parser.add_argument("--libraries", action="store_true")
+    parser.add_argument("--skip-libraries", action="store_true")
     parser.add_argument("--flood-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.flood_server:
@@ -406,7 +406,7 @@ def main() -> None:
     router_throughput(args.turns, args.deltas, args.runs)
     real_turn(args.real, args.real_runs)
     dropped_connection(args.runs)
-    if args.libraries:
+    if not args.skip_libraries:
         libraries(200_000, args.runs)
     sys.stdout.flush()
 
