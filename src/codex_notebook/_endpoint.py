@@ -11,9 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from websockets.exceptions import InvalidURI
-from websockets.uri import parse_uri
-
 from .errors import InvalidArgumentError
 
 __all__ = ["DAEMON_SOCKET", "Endpoint", "Secret", "default_daemon_socket", "parse_endpoint"]
@@ -59,6 +56,9 @@ def parse_endpoint(url: str, *, environ: Mapping[str, str] | None = None) -> End
         if not path.is_absolute():
             path = Path.cwd() / path
         return Endpoint(f"unix://{path}", "localhost", 80, False, "/", unix_path=str(path))
+    from websockets.exceptions import InvalidURI  # websockets loads only when a URL is used
+    from websockets.uri import parse_uri
+
     try:
         parsed = parse_uri(url)
     except InvalidURI:

@@ -17,14 +17,17 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import sys
 from collections.abc import Mapping
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._endpoint import parse_endpoint
 from .errors import CodexError, CodexRpcError, IncompatibleServerError, InvalidArgumentError
 from .transport import SubprocessTransport, Transport
-from .transport_ws import WebSocketTransport
+
+if TYPE_CHECKING:
+    from .transport_ws import WebSocketTransport
 
 __all__ = [
     "TOKEN_ENV",
@@ -93,6 +96,8 @@ def make_transport(
             "prefer SSH port forwarding (ws://127.0.0.1:PORT) or wss:// through a TLS proxy",
             endpoint.url,
         )
+    from .transport_ws import WebSocketTransport  # websockets loads only when used
+
     return WebSocketTransport(
         url,
         token=secret,
@@ -153,9 +158,19 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _remote(transport: Transport) -> WebSocketTransport | None:
+    """The transport if it is a WebSocket one (without importing websockets otherwise)."""
+    module = sys.modules.get(f"{__package__}.transport_ws")
+    if module is None:
+        return None
+    kind: type[WebSocketTransport] = module.WebSocketTransport
+    return transport if isinstance(transport, kind) else None
+
+
 def server_url(transport: Transport) -> str | None:
     """Where turns run: the remote server's URL, or None for a server we spawned."""
-    return transport.url if isinstance(transport, WebSocketTransport) else None
+    remote = _remote(transport)
+    return remote.url if remote is not None else None
 
 
 def check_initialize(transport: Transport, answer: Future[Any]) -> Future[Any]:
@@ -166,9 +181,10 @@ def check_initialize(transport: Transport, answer: Future[Any]) -> Future[Any]:
     :class:`~codex_notebook.errors.IncompatibleServerError` naming the server.
     A spawned server's answer is returned untouched.
     """
-    if not isinstance(transport, WebSocketTransport):
+    remote = _remote(transport)
+    if remote is None:
         return answer
-    url = transport.url
+    url = remote.url
     checked: Future[Any] = Future()
 
     def settle(done: Future[Any]) -> None:  # runs where the answer is set (reader thread)
