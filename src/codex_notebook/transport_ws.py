@@ -392,10 +392,12 @@ class WebSocketTransport:
                 "printed (ws://IP:PORT).",
                 url=url,
             )
-        if isinstance(failure, InvalidMessage):
-            what = "it did not answer the WebSocket handshake with HTTP"
+        cause = failure.__cause__ if isinstance(failure, InvalidMessage) else failure
+        detail = self._redact(str(cause or failure))
+        if status is None:
+            what = f"it did not answer the WebSocket handshake with HTTP ({detail})"
         else:
-            what = f"the WebSocket handshake failed ({self._redact(str(failure))})"
+            what = f"the WebSocket handshake failed ({detail})"
         return IncompatibleServerError(
             f"{url} does not look like a codex app-server: {what}. Use the address "
             "`codex app-server --listen` printed (ws://IP:PORT).",
