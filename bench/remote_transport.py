@@ -294,7 +294,17 @@ def _flood_server(count: int) -> None:
         threading.Thread(target=serve_one, args=(sock,), daemon=True).start()
 
 
-def _ours(url: str) -> int:
+class _Clock:
+    """Wall and CPU time from "go" to the END frame (connect and close are not counted)."""
+
+    def start(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def stop(self) -> None:
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+def _ours(url: str, clock: _Clock) -> int:
     from codex_notebook.transport_ws import WebSocketTransport
 
     done = threading.Event()
@@ -304,6 +314,7 @@ def _ours(url: str) -> int:
         def feed_batch(self, lines: Any) -> None:
             for line in lines:
                 if line == b"END":
+                    clock.stop()
                     done.set()
                     return
                 orjson.loads(line)
@@ -314,18 +325,20 @@ def _ours(url: str) -> int:
 
     transport = WebSocketTransport(url, hello_timeout=None)
     transport.start(Sink())
+    clock.start()
     transport.send({"go": True})
     done.wait(120)
     transport.close()
     return count[0]
 
 
-def _websockets_threading(url: str) -> int:
+def _websockets_threading(url: str, clock: _Clock) -> int:
     """Its best use for a router: block for one message, then drain what is already queued."""
     from websockets.sync.client import connect
 
     count = 0
-    with connect(url, compression=None, max_size=None) as ws:
+    with connect(url, compression=None, max_size=None, close_timeout=0.1) as ws:
+        clock.start()
         ws.send("go")
         while True:
             batch = [ws.recv(decode=False)]
@@ -336,23 +349,26 @@ def _websockets_threading(url: str) -> int:
                     break
             for message in batch:
                 if message == b"END":
+                    clock.stop()
                     return count
                 orjson.loads(message)
                 count += 1
 
 
-def _websocket_client(url: str) -> int:
+def _websocket_client(url: str, clock: _Clock) -> int:
     import websocket  # websocket-client
 
     count = 0
     ws = websocket.create_connection(url, skip_utf8_validation=True)
     try:
+        clock.start()
         ws.send("go")
         while (message := ws.recv()) not in ("END", b"END"):
             orjson.loads(message)
             count += 1
+        clock.stop()
     finally:
-        ws.close()
+        ws.close(timeout=0.1)
     return count
 
 
@@ -372,12 +388,11 @@ def libraries(count: int, runs: int) -> None:
         for name, fn in clients:
             rates, cpus = [], []
             for _ in range(runs):
-                cpu, wall = time.process_time(), time.perf_counter()
-                got = fn(url)
-                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                clock = _Clock()
+                got = fn(url, clock)
                 assert got == count, f"{name}: {got} of {count}"
-                rates.append(count / wall)
-                cpus.append(cpu / count * 1e6)
+                rates.append(count / clock.wall)
+                cpus.append(clock.cpu / count * 1e6)
             print(
                 f"  {name:38s} {statistics.median(rates):>10,.0f} msg/s, "
                 f"{statistics.median(cpus):5.2f} us CPU/msg"
