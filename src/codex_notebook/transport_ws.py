@@ -11,15 +11,17 @@ socket; ``wss://`` is for a TLS-terminating proxy in front of the server.
 
 Framing, the opening handshake and close codes are ``websockets``' Sans-I/O
 protocol (:class:`websockets.client.ClientProtocol`); this module only moves
-bytes.  Why not its threading client: that client reads the socket on its own
-thread and hands every frame to the caller through a queue, so a flood costs
-two threads and a handoff per message.  Measured on a flood of real-shaped
-deltas (2 cores): Sans-I/O in our one reader thread 215–265k messages/s at
-~2.5 µs CPU per message; the threading client 125–190k/s at ~4.5 µs;
-websocket-client 40k/s at ~6.5 µs (bench/RESULTS.md, "Remote app-server").  It
-also makes every frame of one read one batch, exactly like a 64 KiB read of
-the server's stdout, and leaves ``close()`` in our hands (a writer stuck on a
-server that stopped reading must not stop it).
+bytes.  Why not its threading client: that client reads the socket on a second
+thread and hands every frame over through a queue (with flow control between
+the two threads).  Measured on a flood of 200,000 real-shaped deltas
+(``bench/remote_transport.py``, 2 cores): this transport 200–230k messages/s at
+~2.8 µs of CPU per message; the threading client 165–190k/s at 4.2–5.0 µs;
+websocket-client 65–127k/s at ~6.8 µs.  Driving the Sans-I/O protocol from our
+one reader thread costs a third to a half less CPU per message in a process
+that also runs the user's kernel, makes every frame of one socket read one
+batch (exactly like a 64 KiB read of the server's stdout), and leaves
+``close()`` in our hands: a writer stuck on a server that stopped reading must
+not stop it.
 
 Threads and state:
 
@@ -210,7 +212,10 @@ class WebSocketTransport:
         :class:`~codex_notebook.errors.IncompatibleServerError` (not an app-server).
         """
         if self._protocol is not None or self._closing:
-            raise TransportClosedError(f"the connection to {self.url} was already started")
+            state = "closed" if self._closing else "started"
+            raise TransportClosedError(
+                f"this connection to {self.url} was already {state}; create a new transport"
+            )
         deadline = time.monotonic() + self._open_timeout
         sock = self._open_socket(deadline)
         try:
