@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -15,11 +16,12 @@ from typing import Any
 import psutil
 import pytest
 
-from codex_notebook import AsyncCodex, Codex, ServerRequest, TransportClosedError
+from codex_notebook import AsyncCodex, Codex, ServerRequest, StartupError, TransportClosedError
 from codex_notebook.errors import (
     AuthenticationError,
     ConnectionLostError,
     IncompatibleServerError,
+    RemoteConnectError,
 )
 from codex_notebook.transport_ws import WebSocketTransport
 from tests.fakes.listen import ListeningServer, fake_ws_argv, listen
@@ -178,6 +180,16 @@ def test_the_environment_selects_the_server_and_nothing_is_spawned(
         assert codex.thread_start().run("DELTAS:2", timeout=10).text == "d0 d1 "
         after = {p.pid for p in psutil.Process().children()}
     assert after == before
+
+
+def test_an_unreachable_server_says_how_to_start_one() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        url = f"ws://127.0.0.1:{probe.getsockname()[1]}"
+    with pytest.raises(RemoteConnectError, match="nothing listens there") as caught:
+        Codex(url=url)
+    assert isinstance(caught.value, StartupError)
+    assert "codex app-server --listen ws://" in str(caught.value)
 
 
 def test_an_echo_server_is_not_an_app_server() -> None:
