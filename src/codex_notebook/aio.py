@@ -41,6 +41,7 @@ class AsyncCodex(ClientFace):
     """Asyncio face of one ``codex app-server`` process.
 
     ``async with AsyncCodex() as codex:`` or ``codex = await AsyncCodex().start()``.
+    ``url=`` / ``token=`` / ``token_file=``: a running server, as for ``Codex``.
     """
 
     def __init__(

@@ -44,7 +44,9 @@ class Codex(ClientFace):
     """One ``codex app-server`` process and everything routed through it.
 
     Spawns and initializes on construction; use as a context manager or call
-    :meth:`close`.  Safe to share between threads.
+    :meth:`close`.  Safe to share between threads.  ``url="ws://HOST:PORT"``
+    (with ``token=`` or ``token_file=``) connects to a running ``codex
+    app-server --listen`` instead of spawning one (docs/remote.md).
     """
 
     def __init__(
