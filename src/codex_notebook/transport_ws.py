@@ -750,28 +750,40 @@ class WebSocketTransport:
         sock, protocol, reader = self._sock, self._protocol, self._reader
         if sock is None or protocol is None:
             return
+        on_reader = reader is threading.current_thread()
         said_goodbye = False
-        if self._write_lock.acquire(timeout=0.05):  # a stuck writer holds it for good
+        # The goodbye needs both locks. Never wait for them: a stuck writer holds the write
+        # lock for good, and close() may run inside a lock's holder (a garbage-collected
+        # client's finalizer runs on whatever thread the collection happens to hit).
+        if not on_reader and self._write_lock.acquire(timeout=0.05):
             try:
-                with self._proto_lock:
-                    if protocol.state is State.OPEN:
-                        protocol.send_close(1000, "client closed")
-                    out, _ = self._pull()
+                out = self._goodbye(protocol)
                 if out and _writable(sock):
                     with contextlib.suppress(OSError, ValueError):
                         sock.sendall(out)
                         said_goodbye = True
             finally:
                 self._write_lock.release()
-        else:
+        elif not on_reader:
             self._event("a send was stuck (the server stopped reading): cutting the connection")
-        on_reader = reader is threading.current_thread()
-        if said_goodbye and reader is not None and not on_reader:
+        if said_goodbye and reader is not None:
             reader.join(self._close_grace)  # the server answers and closes its side
         with contextlib.suppress(OSError, ValueError):
             sock.shutdown(socket.SHUT_RDWR)  # wakes the reader and a stuck writer
         if reader is not None and not on_reader:
             reader.join(self._close_grace + 2.0)
+
+    def _goodbye(self, protocol: ClientProtocol) -> bytes:
+        """Holding ``_write_lock``: queue a close frame; the bytes to write (b"" if the
+        protocol lock is busy)."""
+        if not self._proto_lock.acquire(timeout=0.05):
+            return b""
+        try:
+            if protocol.state is State.OPEN:
+                protocol.send_close(1000, "client closed")
+            return self._pull()[0]
+        finally:
+            self._proto_lock.release()
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -233,6 +233,20 @@ def test_close_from_the_reader_thread_does_not_deadlock(
     assert len(sink.errors) == 1
 
 
+def test_close_called_inside_the_protocol_lock_does_not_deadlock(
+    transports: list[WebSocketTransport],
+) -> None:
+    """A garbage-collected client's finalizer may run on a thread that holds a transport lock."""
+    with StubServer(accept_and_serve) as server:
+        transport, sink = connect(transports, server.url, close_grace=0.2)
+        with transport._proto_lock:  # as if the collection hit inside a locked section
+            started = time.monotonic()
+            transport.close()
+            took = time.monotonic() - started
+        assert sink.wait_closed().reason == "the client was closed"
+    assert took < 3.0
+
+
 def test_close_cuts_a_send_stuck_on_a_server_that_stopped_reading(
     transports: list[WebSocketTransport],
 ) -> None:
