@@ -551,7 +551,8 @@ class WebSocketTransport:
         want_writable = False
         frames, self._early = self._early, []
         selector = selectors.DefaultSelector()
-        selector.register(sock, selectors.EVENT_READ)
+        interest = selectors.EVENT_READ
+        selector.register(sock, interest)
         try:
             while True:
                 if frames:
@@ -594,8 +595,10 @@ class WebSocketTransport:
                     deadline = last_rx + self._ping_interval
                 if hello is not None and not answered:
                     deadline = hello if deadline is None else min(deadline, hello)
-                events = selectors.EVENT_READ | (selectors.EVENT_WRITE if want_writable else 0)
-                selector.modify(sock, events)
+                wanted = selectors.EVENT_READ | (selectors.EVENT_WRITE if want_writable else 0)
+                if wanted != interest:
+                    interest = wanted
+                    selector.modify(sock, interest)
                 ready = selector.select(None if deadline is None else max(deadline - now, 0.0))
                 mask = ready[0][1] if ready else 0
                 if mask & selectors.EVENT_WRITE:
