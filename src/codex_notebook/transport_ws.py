@@ -550,6 +550,8 @@ class WebSocketTransport:
         hello = None if self._hello_timeout is None else last_rx + self._hello_timeout
         want_writable = False
         frames, self._early = self._early, []
+        if frames:  # the handshake's read may have brought a ping or a close to answer
+            want_writable = self._queue_write(sock)
         selector = selectors.DefaultSelector()
         interest = selectors.EVENT_READ
         selector.register(sock, interest)
