@@ -226,6 +226,7 @@ class WebSocketTransport:
             with contextlib.suppress(OSError):
                 sock.close()
             raise
+        sock.settimeout(None)  # from here on, the reader's selector and close() bound waits
         self._sock = sock
         self._reader = threading.Thread(
             target=self._run, args=(sink,), name="codex-ws-reader", daemon=True
