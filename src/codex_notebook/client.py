@@ -30,7 +30,7 @@ from ._core import (
 from .errors import CodexTimeoutError, TransportClosedError
 from .messages import Notification
 from .results import TurnResult
-from .router import RequestHandler
+from .router import RequestHandler, TurnCursor
 from .transport import Transport
 
 __all__ = ["Codex", "Thread", "TurnHandle"]
@@ -218,6 +218,10 @@ class TurnHandle(TurnFace):
         cursor = self._core.log.cursor()
         while (batch := cursor.next_batch(timeout)) is not None:
             yield from batch
+
+    def cursor(self) -> TurnCursor:
+        """A new reader of this turn's events from the first (``take()`` never blocks)."""
+        return self._core.log.cursor()
 
     def stream_text(self, *, timeout: float | None = None) -> Iterator[str]:
         """Only the agent's message text, delta by delta."""

@@ -16,7 +16,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import protocol
 
-__all__ = ["Notification", "ServerRequest", "UnknownParams"]
+__all__ = ["DEFER", "Notification", "ServerRequest", "UnknownParams"]
+
+#: A request handler's answer meaning "I will answer later with request.respond()".
+DEFER: Any = object()
 
 _Kind = Literal["notification", "server_request"]
 

@@ -37,7 +37,7 @@ import orjson
 from . import protocol
 from .approvals import default_response
 from .errors import CodexTimeoutError, TransportClosedError, rpc_error_from
-from .messages import Notification, ServerRequest
+from .messages import DEFER, Notification, ServerRequest
 
 __all__ = ["Channel", "Router", "TurnLog"]
 
@@ -584,7 +584,7 @@ class Router:
             except Exception:
                 log.exception("codex_notebook: the handler for %s raised; refusing", request.method)
                 result = None
-            if request.answered:
+            if request.answered or result is DEFER:
                 return
             if result is None and request.settled:
                 return  # withdrawn (resolved elsewhere, turn over): nothing to answer

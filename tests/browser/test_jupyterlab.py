@@ -202,7 +202,7 @@ SAMPLER = """
     for (const [key, first] of Object.entries(spec.turns)) {
       const cell = cellOf(first);
       const w = cell && cell.querySelector('.cxn');
-      const streaming = w ? [...w.querySelectorAll('.cxn-message .cxn-md.cxn-streaming')] : [];
+      const streaming = w ? [...w.querySelectorAll('.cxn-message.cxn-live .cxn-md')] : [];
       const done = cell && cell.querySelector(spec.static);
       row[key] = {
         status: w ? w.dataset.status : (done ? 'static' : 'none'),
@@ -406,7 +406,7 @@ def test_stop_button(lab: Lab, lab_page: Page, step: Callable[[Page, str], Any])
     cell = code_cell(page, SLOW)
     with step(page, "streaming"):
         menu(page, "Run", "Run All Cells")
-        answer = cell.locator(".cxn-message .cxn-md.cxn-streaming")
+        answer = cell.locator(".cxn-message.cxn-live .cxn-md")
         expect(answer).to_contain_text("chunk5", timeout=TURN_S)
         expect(cell.locator(".cxn-status")).to_have_text("running")
 
@@ -446,7 +446,7 @@ def test_model_html_stays_text(lab: Lab, lab_page: Page, step: Callable[[Page, s
             """([first, text]) => {
               const cell = [...document.querySelectorAll('.jp-CodeCell')]
                 .find((c) => c.querySelector('.cm-line')?.textContent === first);
-              const live = cell?.querySelector('.cxn-message .cxn-md.cxn-streaming');
+              const live = cell?.querySelector('.cxn-message.cxn-live .cxn-md');
               return live?.textContent.includes(text);
             }""",
             arg=[HTML_TURN, IMG],

@@ -13,7 +13,8 @@ Test ids need the versions, so both builds are resolved while tests are collecte
 session, and not at all when ``-m`` deselects e2e). A build that is unavailable (no binary, npm
 unreachable with nothing cached, no binary for this platform) still gets its tests: they are
 reported SKIPPED with the reason, never silently dropped. ``CODEX_NPM=0`` turns the npm build
-off (also reported as skipped); ``CODEX_NPM=<version or dist-tag>`` tests that instead of latest.
+off (also reported as skipped), as does ``CODEX_NOTEBOOK_SKIP_LATEST=1`` (nothing is downloaded);
+``CODEX_NPM=<version or dist-tag>`` tests that instead of latest.
 """
 
 from __future__ import annotations
@@ -76,6 +77,14 @@ def pinned_build() -> CodexBuild:
 
 @cache
 def npm_build() -> CodexBuild:
+    skip = os.environ.get("CODEX_NOTEBOOK_SKIP_LATEST", "").strip()
+    if skip.lower() not in ("", "0", "false"):
+        return CodexBuild(
+            "npm",
+            None,
+            None,
+            f"the npm codex build is turned off (CODEX_NOTEBOOK_SKIP_LATEST={skip})",
+        )
     spec = os.environ.get("CODEX_NPM", "latest").strip() or "latest"
     if spec.lower() in ("0", "off", "no", "false"):
         return CodexBuild(

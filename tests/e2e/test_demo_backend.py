@@ -21,7 +21,13 @@ import jsonschema
 import pytest
 
 from codex_notebook.demo import DemoBackend, deltas_text
-from codex_notebook.demo.script import DEMO_FILE_CONTENT, DEMO_FILE_NAME, markdown_answer
+from codex_notebook.demo.script import (
+    DEMO_FILE_CONTENT,
+    DEMO_FILE_NAME,
+    FAIL_DIRECTIVE_MESSAGE,
+    LIST_NOTE,
+    markdown_answer,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -96,8 +102,11 @@ class AppServer:
                 return result
             kept.append(message)
 
-    def initialize(self) -> None:
-        self.request("initialize", {"clientInfo": {"name": "t", "version": "0"}})
+    def initialize(self, *, experimental: bool = False) -> None:
+        params: Message = {"clientInfo": {"name": "t", "version": "0"}}
+        if experimental:  # needed to declare dynamicTools on thread/start
+            params["capabilities"] = {"experimentalApi": True}
+        self.request("initialize", params)
         self.send({"method": "initialized"})
 
     def thread(self, **params: Any) -> str:
@@ -220,12 +229,17 @@ def test_tool_call_produces_a_command_execution_with_output(app: AppServer) -> N
     assert "hello from the demo\n```" in _final_text(events)
 
 
-def test_list_files_keyword_runs_ls_in_the_workspace(app: AppServer) -> None:
+def test_list_files_keyword_lists_only_what_the_demo_made(app: AppServer) -> None:
     events = app.run(app.thread(), "list files")
     (command,) = _completed_items(events, "commandExecution")
-    assert command["command"].endswith("'ls -la'")
-    assert "README.md" in command["aggregatedOutput"]
+    assert command["command"].endswith("'ls -l'")
+    listing = command["aggregatedOutput"]
+    assert "README.md" in listing
+    # codex's sandbox mounts empty .git/.codex/.agents/.aws into the workspace; not listed
+    for mount in (".git", ".codex", ".agents", ".aws"):
+        assert mount not in listing
     assert "README.md" in _final_text(events)
+    assert _final_text(events).endswith(LIST_NOTE)
 
 
 def test_escalate_asks_for_approval_under_on_request(app: AppServer) -> None:
@@ -249,13 +263,15 @@ def test_install_keyword_asks_and_decline_is_reported(app: AppServer) -> None:
     assert "did not run" in _final_text(events)
 
 
-def test_fail_ends_the_turn_failed(app: AppServer) -> None:
+def test_fail_ends_the_turn_failed_with_the_demonstration_text(app: AppServer) -> None:
     events = app.run(app.thread(), "FAIL")
     errors = _of(events, "error")
     assert errors
     assert errors[-1]["willRetry"] is False
     assert _status(events) == "failed"
-    assert _of(events, "turn/completed")[-1]["turn"]["error"]["codexErrorInfo"]
+    error = _of(events, "turn/completed")[-1]["turn"]["error"]
+    assert error["codexErrorInfo"]
+    assert error["message"] == FAIL_DIRECTIVE_MESSAGE
 
 
 def test_edit_creates_a_file_change_and_the_file(app: AppServer, demo_backend: DemoBackend) -> None:
@@ -381,3 +397,126 @@ def test_no_credentials_reach_codex(codex_bin: str, demo_backend: DemoBackend) -
         server.close()
     for request in demo_backend.server.recent_requests():
         assert "sk-should-not-leak" not in json.dumps(request)
+
+
+# --- the notebook's kernel tools (client-defined tools in namespace "notebook") -----------------
+
+NOTEBOOK_TOOLS: list[Message] = [
+    {
+        "type": "namespace",
+        "name": "notebook",
+        "description": "The user's live Jupyter kernel.",
+        "tools": [
+            {
+                "type": "function",
+                "name": name,
+                "description": f"notebook tool {name}",
+                "inputSchema": {"type": "object", "properties": props},
+            }
+            for name, props in (
+                ("variables", {"pattern": {"type": "string"}, "limit": {"type": "integer"}}),
+                ("inspect", {"name": {"type": "string"}}),
+                ("cells", {"last": {"type": "integer"}}),
+                ("last_error", {}),
+                ("run_python", {"code": {"type": "string"}}),
+                ("propose_cell", {"code": {"type": "string"}, "explanation": {"type": "string"}}),
+            )
+        ],
+    }
+]
+KERNEL = {
+    "variables": "df: DataFrame (3, 3) columns=[date, price, qty]\nx: int = 42",
+    "inspect": (
+        "df: pandas.DataFrame\nshape: (3, 3)\ncolumns: ['date', 'price', 'qty']\n"
+        "head:\n```\n         date  price  qty\n0  2024-01-01    1.5    3\n```"
+    ),
+    "last_error": (
+        "KeyError: 'prcie'\n```python\ntotal = df['prcie'].sum()\n```\n"
+        "Cell In[4], line 1\n----> 1 total = df['prcie'].sum()\n\nKeyError: 'prcie'"
+    ),
+    "cells": "(no cells)",
+    "propose_cell": "The proposal is shown to the user.",
+    "run_python": "ERROR: the user declined to run this code.",
+}
+
+
+def _kernel(request: Message) -> Message:
+    """Answer ``item/tool/call`` like the notebook would (and accept anything else)."""
+    if request["method"] != "item/tool/call":
+        return {"decision": "accept"}
+    text = KERNEL[request["params"]["tool"]]
+    return {"contentItems": [{"type": "inputText", "text": text}], "success": True}
+
+
+@pytest.fixture
+def tools_app(codex_bin: str, demo_backend: DemoBackend) -> Iterator[AppServer]:
+    server = AppServer(codex_bin, demo_backend)
+    try:
+        server.initialize(experimental=True)
+        yield server
+    finally:
+        server.close()
+
+
+def _tool_calls(events: list[Message]) -> list[Message]:
+    return [e["params"] for e in events if e.get("method") == "item/tool/call"]
+
+
+def test_nbtool_reaches_the_client_as_a_namespaced_tool_call(tools_app: AppServer) -> None:
+    thread_id = tools_app.thread(dynamicTools=NOTEBOOK_TOOLS)
+    prompt = 'NBTOOL:inspect ARGS:{"name": "df"}'
+    events = tools_app.run(thread_id, prompt, answer=_kernel)
+    (call,) = _tool_calls(events)
+    assert (call["namespace"], call["tool"], call["arguments"]) == (
+        "notebook",
+        "inspect",
+        {"name": "df"},
+    )
+    (item,) = _completed_items(events, "dynamicToolCall")
+    assert item["status"] == "completed"
+    assert item["contentItems"] == [{"type": "inputText", "text": KERNEL["inspect"]}]
+    assert _final_text(events).startswith('`notebook.inspect` {"name": "df"} answered:')
+    assert "shape: (3, 3)" in _final_text(events)
+
+
+def test_data_story_inspects_the_frame_and_quotes_its_shape(tools_app: AppServer) -> None:
+    thread_id = tools_app.thread(dynamicTools=NOTEBOOK_TOOLS)
+    events = tools_app.run(thread_id, "What data do I have?", answer=_kernel)
+    assert [(c["tool"], c["arguments"]) for c in _tool_calls(events)] == [
+        ("variables", {}),
+        ("inspect", {"name": "df"}),
+    ]
+    text = _final_text(events)
+    assert "- **shape:** 3 rows × 3 columns" in text
+    assert "- **columns:** `date`, `price`, `qty`" in text
+    assert _status(events) == "completed"
+
+
+def test_fix_story_proposes_the_fixed_cell(tools_app: AppServer) -> None:
+    thread_id = tools_app.thread(dynamicTools=NOTEBOOK_TOOLS)
+    events = tools_app.run(thread_id, "Why did my cell fail?", answer=_kernel)
+    calls = _tool_calls(events)
+    assert [c["tool"] for c in calls] == ["last_error", "inspect", "propose_cell"]
+    assert calls[-1]["arguments"]["code"] == "total = df['price'].sum()\n"
+    assert "I proposed the fixed cell" in _final_text(events)
+
+
+def test_run_story_reports_a_declined_run(tools_app: AppServer) -> None:
+    thread_id = tools_app.thread(dynamicTools=NOTEBOOK_TOOLS)
+    events = tools_app.run(thread_id, "run `df.describe()`", answer=_kernel)
+    assert [(c["tool"], c["arguments"]) for c in _tool_calls(events)] == [
+        ("run_python", {"code": "df.describe()"})
+    ]
+    assert _final_text(events).startswith("## Nothing ran")
+
+
+def test_a_thread_without_tools_gets_no_story(tools_app: AppServer) -> None:
+    events = tools_app.run(tools_app.thread(), "What data do I have?", answer=_kernel)
+    assert not _tool_calls(events)
+    assert _final_text(events) == markdown_answer("What data do I have?")
+
+
+def test_nbtool_on_a_thread_without_tools_is_refused_by_codex(tools_app: AppServer) -> None:
+    events = tools_app.run(tools_app.thread(), "NBTOOL:variables", answer=_kernel)
+    assert not _tool_calls(events)
+    assert "unsupported call: notebookvariables" in _final_text(events)

@@ -109,7 +109,7 @@ def test_killed_server_shows_an_error_in_every_live_widget_and_the_next_cell_wor
         kernel.wait_for(lambda w=widget: appended_text(kernel, w), what="streaming")
     probe, _ = kernel.execute(
         "from codex_notebook.notebook.extension import current_session\n"
-        "print(current_session().client().pid)"
+        "print(current_session().server.current().pid)"
     )
     pid = int(kernel.text(probe).strip())
     psutil.Process(pid).kill()

@@ -49,7 +49,7 @@ EXPECTED: dict[str, Expect] = {
             "What is a Jupyter kernel?": (
                 "## Demo answer",
                 "> What is a Jupyter kernel? Explain it with a small table.",
-                "| Try a prompt with | What happens |",
+                "| Try a prompt with ",
             ),
             "same thing in one sentence": ("> Thanks! Now say the same thing in one sentence.",),
         },
@@ -77,7 +77,7 @@ EXPECTED: dict[str, Expect] = {
     "tools_and_approvals.ipynb": Expect(
         statuses={},
         answers={
-            "list the files": ("ls -la", "exited with code 0", "README.md"),
+            "list the files": ("ls -l", "exited with code 0", "README.md", "not on disk"),
             "Create a file": ("hello_demo.py", "The patch was applied."),
             "-t approvals": (
                 "Approved. This demo command changes nothing.",
@@ -87,7 +87,7 @@ EXPECTED: dict[str, Expect] = {
             "--approval deny": ("did not run",),
         },
         outputs={
-            "commandExecution": ("ls -la", "exit code 0"),
+            "commandExecution": ("ls -l", "exit code 0"),
             "importlib.util": ("add ", "hello_demo.py", "Hello, notebook!"),
             "install.decide": ("approved from code",),
             "done = install.result": ("completed",),

@@ -26,7 +26,7 @@ def _codex_descendants(pid: int) -> list[psutil.Process]:
 def _codex_pid(kernel: KernelHarness) -> int:
     probe, _ = kernel.execute(
         "from codex_notebook.notebook.extension import current_session\n"
-        "print(current_session().client().pid)"
+        "print(current_session().server.current().pid)"
     )
     return int(kernel.text(probe).strip())
 
@@ -48,7 +48,8 @@ def test_kernel_interrupt_during_wait_stops_the_turn_and_ends_the_cell(
 
 def test_kernel_restart_leaves_no_codex_process(kernel: KernelHarness) -> None:
     cell, _ = kernel.execute("%%codex -t r\nDELTAS:2000 DELAY_MS:20")
-    kernel.widget_id(cell)
+    widget = kernel.widget_id(cell)
+    kernel.wait_for(lambda: appended_text(kernel, widget), what="the turn to stream")
     codex = psutil.Process(_codex_pid(kernel))
     kernel.km.restart_kernel(now=False)
     assert psutil.wait_procs([codex], timeout=10)[1] == []
@@ -58,7 +59,8 @@ def test_kernel_restart_leaves_no_codex_process(kernel: KernelHarness) -> None:
 def test_kernel_shutdown_is_fast_and_leaves_no_orphan_or_zombie(kernel: KernelHarness) -> None:
     cells = [kernel.execute(f"%%codex -t s{i}\nDELTAS:2000 DELAY_MS:20")[0] for i in range(3)]
     for cell in cells:
-        kernel.widget_id(cell)
+        widget = kernel.widget_id(cell)
+        kernel.wait_for(lambda w=widget: appended_text(kernel, w), what="the turn to stream")
     kernel_pid = kernel.km.provisioner.pid  # type: ignore[union-attr]
     codex = _codex_descendants(kernel_pid)
     assert codex

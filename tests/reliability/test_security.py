@@ -17,6 +17,7 @@ from codex_notebook.demo.server import DemoModelServer, DemoServerProcess
 from codex_notebook.notebook.session import NotebookSession, NotebookTurn
 from tests.fakes import FAKE_APP_SERVER, fake_codex_bin
 from tests.html_checks import assert_inert
+from tests.notebook_helpers import WidgetRecorder, submit, wait_for
 
 HOSTILE = (
     'ECHO <img src=x onerror="window.__pwned=1"> <script>window.__pwned=2</script> '
@@ -31,31 +32,31 @@ def demo_session(tmp_path: Path) -> Iterator[NotebookSession]:
     session.close()
 
 
-def run(session: NotebookSession, prompt: str, **options: object) -> NotebookTurn:
-    turn = session.start_turn(prompt, session.with_defaults(**options))
-    turn.start()
+def run(session: NotebookSession, prompt: str) -> tuple[NotebookTurn, WidgetRecorder]:
+    recorder = WidgetRecorder()
+    turn = submit(session, prompt, show=recorder)
     turn.result(60)
-    return turn
+    return turn, recorder
 
 
 @pytest.mark.e2e
 def test_model_html_and_script_are_inert_in_widget_and_static_output(
     demo_session: NotebookSession,
 ) -> None:
-    turn = run(demo_session, HOSTILE)
-    static = turn.view.static_bundle()["text/html"]
+    turn, recorder = run(demo_session, HOSTILE)
+    static = turn.widget.bundle["text/html"]
     assert "&lt;script&gt;window.__pwned=2&lt;/script&gt;" in static  # shown as text...
-    for html in (static, *(b.get("html", "") for b in turn.widget.blocks)):
+    assert recorder.html()
+    for html in (static, *recorder.html()):
         assert_inert(html, our_styles=True)  # ...but nothing in it can run
 
 
 @pytest.mark.e2e
 def test_ansi_escapes_in_command_output_are_stripped(demo_session: NotebookSession) -> None:
-    turn = run(demo_session, r"TOOL:printf '\033[31mred\033[0m plain'")
-    commands = [b for b in turn.widget.blocks if b.get("kind") == "command"]
-    assert commands and "red" in commands[0]["text"] + str(commands[0].get("html", ""))
-    assert "\x1b" not in json.dumps(turn.widget.blocks)
-    assert "\x1b" not in json.dumps(turn.view.static_bundle())
+    turn, recorder = run(demo_session, r"TOOL:printf '\033[31mred\033[0m plain'")
+    assert "red plain" in turn.widget.bundle["text/markdown"]
+    assert "\x1b" not in json.dumps(recorder.messages)
+    assert "\x1b" not in json.dumps(turn.widget.bundle)
 
 
 def _leaky_codex(tmp_path: Path) -> str:
@@ -80,13 +81,11 @@ def test_secrets_in_stderr_never_reach_widgets_outputs_or_metadata(
         state_dir=tmp_path / "state", backend="codex", codex_bin=_leaky_codex(tmp_path)
     )
     try:
-        turn = session.start_turn("DIE_AFTER:1 DELTAS:3", session.with_defaults())
-        turn.start()
+        recorder = WidgetRecorder()
+        turn = submit(session, "DIE_AFTER:1 DELTAS:3", show=recorder)
         assert turn.wait(10)
         assert turn.state == "error"
-        everything = json.dumps(
-            [turn.widget.header, turn.widget.blocks, turn.view.static_bundle(), turn.provenance()]
-        )
+        everything = json.dumps([recorder.messages, turn.widget.bundle, turn.provenance()])
         assert "stopped" in everything
         assert secret not in everything
         assert "sk-test-SECRET123" not in everything
@@ -100,9 +99,8 @@ def test_approvals_wait_for_a_person_under_the_default_policy(tmp_path: Path) ->
     binary = fake_codex_bin(tmp_path, FAKE_CODEX_LOG=str(log))
     session = NotebookSession(state_dir=tmp_path / "state", backend="codex", codex_bin=binary)
     try:
-        turn = session.start_turn("APPROVAL DELTAS:1", session.with_defaults())
-        turn.start()
-        assert session._wait_until(lambda: bool(turn.pending_approvals), timeout=10)
+        turn = submit(session, "APPROVAL DELTAS:1")
+        wait_for(lambda: bool(turn.pending_approvals))
         answered = [json.loads(line) for line in log.read_text().splitlines()]
         assert not any(m.get("id") == 0 and "result" in m for m in answered)
         turn.interrupt()

@@ -16,6 +16,7 @@ from codex_notebook import Codex, TransportClosedError
 from codex_notebook.demo import DemoBackend
 from codex_notebook.notebook.session import NotebookSession, NotebookTurn
 from tests.fakes import fake_codex_bin
+from tests.notebook_helpers import submit, wait_for
 
 RELEASE_BUDGET_S = 1.0
 
@@ -106,12 +107,11 @@ def test_killing_the_server_ends_every_live_widget_and_the_next_turn_starts_fres
     try:
         turns: list[NotebookTurn] = []
         for i in range(8):
-            turn = session.start_turn("HANG DELTAS:1", session.with_defaults(thread=f"t{i}"))
-            turn.start()
-            turns.append(turn)
+            turns.append(submit(session, "HANG DELTAS:1", thread=f"t{i}"))
         for turn in turns:
-            session._wait_until(lambda t=turn: t.state == "running", timeout=10)
-        client = session.client()
+            wait_for(lambda t=turn: t.state == "running")  # type: ignore[misc]
+        client = session.server.current()
+        assert client is not None
         assert client.pid is not None
         killed_at = time.monotonic()
         os.kill(client.pid, signal.SIGKILL)
@@ -119,11 +119,11 @@ def test_killing_the_server_ends_every_live_widget_and_the_next_turn_starts_fres
             assert turn.wait(10)
         elapsed = time.monotonic() - killed_at
         assert {t.state for t in turns} == {"error"}
-        assert all("app-server stopped" in t.view.static_bundle()["text/markdown"] for t in turns)
+        assert all("app-server stopped" in t.widget.bundle["text/markdown"] for t in turns)
         assert elapsed < RELEASE_BUDGET_S, f"widgets released after {elapsed:.2f} s"
-        fresh = session.start_turn("DELTAS:2", session.with_defaults(thread="t0"))
-        fresh.start()
+        fresh = submit(session, "DELTAS:2", thread="t0")
         assert fresh.result(10).status == "completed"
-        assert session.client().pid != client.pid
+        restarted = session.server.current()
+        assert restarted is not None and restarted.pid != client.pid
     finally:
         session.close()

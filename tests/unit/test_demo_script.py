@@ -146,7 +146,15 @@ def test_empty_tool_command_defaults_to_pwd() -> None:
 def test_fail_directive_wins_over_everything() -> None:
     reply = script_for("TOOL:ls FAIL DELTAS:3")
     assert isinstance(reply, HttpFailure)
-    assert reply.status == 500
+    assert reply.status == 400
+
+
+@pytest.mark.parametrize("prompt", ["FAIL", "please fail now"])
+def test_scripted_failures_say_they_are_a_demonstration(prompt: str) -> None:
+    reply = script_for(prompt)
+    assert isinstance(reply, HttpFailure)
+    assert reply.message.startswith("Demonstration: the demo model fails this turn on purpose")
+    assert "high demand" not in reply.message
 
 
 def test_echo_directive_answers_the_prompt() -> None:
@@ -178,7 +186,7 @@ def test_default_answer_is_markdown_with_heading_table_and_code() -> None:
 @pytest.mark.parametrize(
     ("prompt", "cmd"),
     [
-        ("Please list files here", "ls -la"),
+        ("Please list files here", "ls -l"),
         ("run something", "python3 --version"),
         ("which command works?", "python3 --version"),
     ],
@@ -224,6 +232,14 @@ def test_slow_keyword_streams_slowly() -> None:
 
 def test_fail_keyword_fails() -> None:
     assert isinstance(script_for("make it fail"), HttpFailure)
+
+
+def test_listing_summary_explains_the_sandbox_mount_points() -> None:
+    output = "Process exited with code 0\nOutput:\ntotal 4\n-rw-r--r-- 1 u u 172 README.md\n"
+    text = summarise_tool_output("ls -l", output)
+    assert "README.md" in text
+    assert "`.git`, `.codex`, `.agents` and `.aws`" in text
+    assert "not on disk" in text
 
 
 def test_directive_beats_keyword() -> None:
@@ -609,10 +625,10 @@ def test_server_streams_the_scripted_answer(server: DemoModelServer) -> None:
     assert server.recent_requests()[-1]["body"]["input"][-1] == _user("DELTAS:3")
 
 
-def test_server_answers_fail_with_http_500(server: DemoModelServer) -> None:
-    status, _, payload = _post(server, _body(_user("FAIL")))
-    assert status == 500
-    assert "scripted failure" in json.loads(payload)["error"]["message"]
+def test_server_answers_fail_with_a_plain_text_400(server: DemoModelServer) -> None:
+    status, ctype, payload = _post(server, _body(_user("FAIL")))
+    assert (status, ctype) == (400, "text/plain; charset=utf-8")
+    assert payload.decode().startswith("Demonstration: ")
 
 
 def test_server_models_and_unknown_paths(server: DemoModelServer) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from IPython.core.error import UsageError
@@ -96,20 +97,49 @@ def test_backend_switch_rejects_unknown_backends(shell: InteractiveShell) -> Non
         shell.run_line_magic("codex", "backend nowhere")
 
 
-def test_prompt_interpolates_braces_and_dollars(shell: InteractiveShell) -> None:
-    from codex_notebook.notebook.magics import CodexMagics
+class Submitted:
+    """Stands in for session.submit: records what a cell would start."""
 
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any, int | None]] = []
+
+    def __call__(self, prompt: str, options: Any, *, cell: int | None, show: Any) -> None:
+        self.calls.append((prompt, options, cell))
+
+
+@pytest.fixture
+def submitted(shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch) -> Submitted:
+    recorder = Submitted()
+    monkeypatch.setattr(session(), "submit", recorder)
+    return recorder
+
+
+def test_prompt_interpolates_braces_and_dollars(
+    shell: InteractiveShell, submitted: Submitted
+) -> None:
     shell.user_ns.update(name="world", n=2)
-    magics = CodexMagics(shell, session())
-    assert magics._interpolate("hello $name, {n + 1} times") == "hello world, 3 times"
+    shell.run_cell_magic("codex", "", "hello $name, {n + 1} times")
+    assert submitted.calls[0][0] == "hello world, 3 times"
 
 
-def test_prompt_with_code_braces_is_kept_as_written(shell: InteractiveShell) -> None:
-    from codex_notebook.notebook.magics import CodexMagics
+def test_a_prompt_that_does_not_interpolate_is_sent_as_written_and_says_why(
+    shell: InteractiveShell, submitted: Submitted, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = "write def f(): return {missing_name: 1}"
+    shell.run_cell_magic("codex", "", text)
+    assert submitted.calls[0][0] == text
+    err = capsys.readouterr().err
+    assert "{missing_name} was not filled in (name 'missing_name' is not defined)" in err
+    assert "{{ and }}" in err
 
-    magics = CodexMagics(shell, session())
-    text = "write def f(): return {'a': 1}"
-    assert magics._interpolate(text) == text
+
+def test_cells_are_numbered_as_the_notebook_shows_them(
+    shell: InteractiveShell, submitted: Submitted
+) -> None:
+    first = shell.execution_count
+    shell.run_cell("%%codex\nfirst", store_history=True)
+    shell.run_cell("%%codex\nsecond", store_history=True)
+    assert [cell for _, _, cell in submitted.calls] == [first, first + 1]
 
 
 def test_backend_auto_picks_demo_without_credentials(
@@ -135,7 +165,9 @@ def test_unknown_backend_env_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_thread_map_survives_a_new_session(tmp_path: Path) -> None:
-    from codex_notebook.notebook.threads import ThreadMap
+    from codex_notebook.notebook.threads import Scope, ThreadMap
 
-    ThreadMap(tmp_path / "threads.json").set("demo:x", "analysis", "thread-1")
-    assert ThreadMap(tmp_path / "threads.json").get("demo:x", "analysis") == "thread-1"
+    scope = Scope("demo:x", "analysis.ipynb")
+    ThreadMap(tmp_path / "threads.json").set(scope, "main", "thread-1")
+    assert ThreadMap(tmp_path / "threads.json").get(scope, "main") == "thread-1"
+    assert ThreadMap(tmp_path / "threads.json").get(Scope("demo:x", "other.ipynb"), "main") is None

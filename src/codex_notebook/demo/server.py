@@ -15,6 +15,9 @@ Design points, each with its reason:
   no idle keep-alive connection lingers to delay :meth:`DemoModelServer.stop`.
 * Delays wait on the stop event, and :meth:`DemoModelServer.stop` shuts the sockets of streams in
   flight, so stopping never waits for a slow scripted answer.
+* Scripted failures are HTTP 400 with a plain-text body: codex 0.163.0 and 0.171.0 show that
+  text verbatim as the turn's error, while any 500 becomes "We're currently experiencing high
+  demand...", which would make a demonstration read like a real outage.
 * A client that goes away mid-stream (codex interrupted, process killed) is normal: the handler
   returns quietly instead of printing a traceback on stderr.
 """
@@ -41,7 +44,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from codex_notebook.demo.script import HttpFailure, TextAnswer, ToolCall, reply_for_request
+from codex_notebook.demo.replies import HttpFailure, TextAnswer, ToolCall
+from codex_notebook.demo.script import reply_for_request
 
 __all__ = ["DemoModelServer", "Pause", "SseEvent", "response_events"]
 
@@ -107,6 +111,8 @@ def response_events(
             "name": reply.name,
             "arguments": reply.arguments,
         }
+        if reply.namespace is not None:
+            item["namespace"] = reply.namespace  # how codex routes it to a client tool
         yield SseEvent("response.output_item.done", {"output_index": 0, "item": item})
     else:
         output_tokens = max(1, len(reply.text) // 4)
@@ -217,8 +223,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._record(body)
         reply = reply_for_request(body, workspace=self.server.workspace)
         if isinstance(reply, HttpFailure):
-            error = {"message": reply.message, "type": "server_error", "code": "demo_failure"}
-            self._send_json(reply.status, {"error": error})
+            self._send_text(reply.status, reply.message)
             return
         self._stream(reply, input_tokens=len(raw) // 4)
 
@@ -261,11 +266,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.readline(1024)
 
     def _send_json(self, status: int, payload: Mapping[str, Any]) -> None:
-        data = json.dumps(payload).encode()
+        self._send(status, json.dumps(payload).encode(), "application/json")
+
+    def _send_text(self, status: int, text: str) -> None:
+        """A plain-text body: codex shows a 400's text verbatim as the turn's error message."""
+        self._send(status, text.encode(), "text/plain; charset=utf-8")
+
+    def _send(self, status: int, data: bytes, content_type: str) -> None:
         self.close_connection = True
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.send_header("Connection", "close")
             self.end_headers()

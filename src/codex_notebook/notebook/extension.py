@@ -3,35 +3,45 @@
 from __future__ import annotations
 
 import atexit
+import os
 from typing import Any
 
+from .cells import CellTracker
 from .magics import CodexMagics
 from .session import NotebookSession
 
 __all__ = ["current_session", "load", "unload"]
 
-_SESSION: list[NotebookSession] = []
+_LOADED: list[tuple[NotebookSession, CellTracker]] = []
 
 
 def current_session() -> NotebookSession | None:
-    return _SESSION[0] if _SESSION else None
+    return _LOADED[0][0] if _LOADED else None
 
 
 def load(ipython: Any) -> None:
-    if _SESSION:  # %load_ext twice: keep the running session
+    if _LOADED:  # %load_ext twice: keep the running session
         return
-    session = NotebookSession()
-    _SESSION.append(session)
-    ipython.register_magics(CodexMagics(ipython, session))
+
+    def notebook() -> str | None:
+        """The notebook this kernel serves (JUPYTER.md: ``__session__``, ``JPY_SESSION_NAME``)."""
+        name = ipython.user_ns.get("__session__") or os.environ.get("JPY_SESSION_NAME")
+        return str(name) if name else None
+
+    session = NotebookSession(notebook=notebook)
+    cells = CellTracker(ipython)
+    _LOADED.append((session, cells))
+    ipython.register_magics(CodexMagics(ipython, session, cells))
     atexit.register(session.close)
 
 
 def unload(ipython: Any) -> None:
     """Stop every turn and the app-server; remove the magics."""
-    if not _SESSION:
+    if not _LOADED:
         return
-    session = _SESSION.pop()
+    session, cells = _LOADED.pop()
     atexit.unregister(session.close)
+    cells.close()
     session.close()
     magics = ipython.magics_manager.magics
     magics["line"].pop("codex", None)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import shlex
+import string
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,9 @@ from IPython.utils.text import DollarFormatter
 from pydantic import BaseModel
 
 from .backends import BACKENDS
+from .cells import CellTracker
 from .session import APPROVAL_MODES, NotebookSession, NotebookTurn
+from .text import format_tokens
 
 __all__ = ["CodexMagics"]
 
@@ -34,6 +38,8 @@ SUBCOMMANDS = (
 )
 #: How long ``%codex interrupt`` waits for the stopped turns to finish.
 INTERRUPT_GRACE_S = 5.0
+#: How long a ``--wait`` cell interrupted by the kernel waits for its turn to stop.
+STOP_WAIT_S = 10.0
 CONFIG_KEYS = ("model", "cwd", "sandbox", "approval", "timeout", "thread")
 
 
@@ -41,9 +47,10 @@ CONFIG_KEYS = ("model", "cwd", "sandbox", "approval", "timeout", "thread")
 class CodexMagics(Magics):
     """Run Codex turns from cells; each streams into its own widget."""
 
-    def __init__(self, shell: Any, session: NotebookSession) -> None:
+    def __init__(self, shell: Any, session: NotebookSession, cells: CellTracker) -> None:
         super().__init__(shell)
         self.session = session
+        self.cells = cells
         self.ip: Any = shell  # IPython types ``shell`` as optional; ours always has one
 
     @magic_arguments()
@@ -70,19 +77,20 @@ class CodexMagics(Magics):
         prompt = self._interpolate(cell).strip()
         if not prompt:
             raise UsageError("The %%codex cell is empty: write the prompt below the %%codex line.")
-        turn = self.session.start_turn(prompt, options, cell=self.ip.execution_count)
-        try:
+
+        def show(turn: NotebookTurn) -> Any:
             if options.output:
                 self.ip.user_ns[options.output] = turn
-            turn.display = display(turn.widget, display_id=True)
-            turn.start()
-            if options.wait:
+            return display(turn.widget, display_id=True)
+
+        turn = self.session.submit(prompt, options, cell=self.cells.current, show=show)
+        if options.wait:
+            try:
                 turn.wait()
-        except KeyboardInterrupt:  # a kernel interrupt, whenever it lands, stops this turn
-            turn.interrupt()
-            turn.start()  # a turn stopped before it started still finishes (and frees its queue)
-            turn.wait(10)
-            print("Interrupted: the turn was stopped.")
+            except KeyboardInterrupt:  # a kernel interrupt stops this turn
+                turn.interrupt()
+                turn.wait(STOP_WAIT_S)
+                print("Interrupted: the turn was stopped.")
         return None
 
     # -- the cell magic ---------------------------------------------------------------
@@ -141,12 +149,21 @@ class CodexMagics(Magics):
     def _interpolate(self, cell: str) -> str:
         """``{expr}`` and ``$var`` from the user namespace, like IPython's line magics.
 
-        If any expression fails, the text is used as written (code in prompts often
-        contains braces).
+        As in IPython, if any expression fails nothing is substituted (code in
+        prompts often contains braces) — but the cell says which one and why.
         """
+        formatter = DollarFormatter()
         try:
-            formatted: str = DollarFormatter().vformat(cell, (), self.ip.user_ns)
+            formatted: str = formatter.vformat(cell, (), self.ip.user_ns)
         except Exception:
+            failed = _first_failure(formatter, cell, self.ip.user_ns)
+            if failed is not None:
+                expr, why = failed
+                print(
+                    f"codex: {{{expr}}} was not filled in ({why}), so the prompt was sent as "
+                    "written. Write {{ and }} for literal braces.",
+                    file=sys.stderr,
+                )
             return cell
         return formatted
 
@@ -171,18 +188,19 @@ class CodexMagics(Magics):
         session = self.session
         rows = [
             (
-                f"[{t.cell}]" if t.cell else "",
+                f"[{t.cell}]" if t.cell is not None else "",
                 t.thread_name,
                 t.state,
-                f"{t.elapsed:.1f} s",
+                t.elapsed_text,
                 _tokens(t),
                 (t.turn_id or "")[:13],
             )
-            for t in session.turns
+            for t in session.select(None)
         ]
+        version = session.server_version
         caption = (
             f"backend: {session.backend_name}"
-            + (f" · codex {session.server_version}" if session.server_version else "")
+            + (f" · codex {version}" if version else "")
             + f" · {len(session.running())} running"
         )
         _show_table(("cell", "thread", "state", "elapsed", "tokens", "turn"), rows, caption)
@@ -224,10 +242,11 @@ class CodexMagics(Magics):
 
     def _cmd_threads(self, rest: Sequence[str]) -> None:
         names = self.session.threads()
-        for turn in self.session.turns:  # names whose first turn is still starting
+        turns = self.session.select(None)
+        for turn in turns:  # names whose first turn is still starting
             names.setdefault(turn.thread_name, turn.thread_id or "(starting)")
         rows = [
-            (name, thread_id, str(sum(1 for t in self.session.turns if t.thread_name == name)))
+            (name, thread_id, str(sum(1 for t in turns if t.thread_name == name)))
             for name, thread_id in sorted(names.items())
         ]
         _show_table(
@@ -283,8 +302,9 @@ class CodexMagics(Magics):
     def _cmd_backend(self, rest: Sequence[str]) -> None:
         if not rest:
             print(f"backend: {self.session.backend_name}")
-            if self.session.backend_notice:
-                print(self.session.backend_notice)
+            notice = self.session.server.notice
+            if notice:
+                print(notice)
             return
         if rest[0] not in BACKENDS:
             raise UsageError(f"%codex backend: use one of {', '.join(BACKENDS)}, not {rest[0]!r}")
@@ -292,13 +312,26 @@ class CodexMagics(Magics):
         print(f"backend: {self.session.backend_name} (the next %%codex cell uses it)")
 
     def _cmd_log(self, rest: Sequence[str]) -> None:
-        entries = list(self.session.log)
-        client = self.session._client
-        if client is not None:
-            tail = client.stderr_tail()
-            if tail:
-                entries.append("app-server stderr (last lines):\n" + tail)
-        print("\n".join(entries) if entries else "(nothing logged yet)")
+        print(self.session.log_text())
+
+
+def _first_failure(
+    formatter: string.Formatter, cell: str, namespace: dict[str, Any]
+) -> tuple[str, str] | None:
+    """The first ``{expr}`` of ``cell`` that does not evaluate, and why."""
+    try:
+        fields = [name for _, name, _, _ in formatter.parse(cell) if name]
+    except ValueError as exc:  # unbalanced braces
+        return cell.strip().splitlines()[0][:60], str(exc)
+    for name in fields:
+        try:
+            formatter.get_field(name, (), namespace)
+        except KeyError as exc:
+            missing = exc.args[0] if exc.args else name
+            return name, f"name {missing!r} is not defined"
+        except Exception as exc:
+            return name, f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def _usage() -> str:
@@ -310,10 +343,8 @@ def _usage() -> str:
 
 
 def _tokens(turn: NotebookTurn) -> str:
-    result = turn._result
-    if result is None or result.usage is None:
-        return ""
-    return f"{result.usage.total_tokens:,}"
+    usage = turn.header().usage
+    return format_tokens(usage.total_tokens) if usage is not None else ""
 
 
 def _show_table(headers: Sequence[str], rows: Sequence[Sequence[str]], caption: str) -> None:

@@ -1,8 +1,10 @@
 """Thread names -> codex thread ids, kept in a small JSON file beside the notebook.
 
 So ``-t analysis`` resumes the same conversation after a kernel restart.  The
-map is kept per backend (conversation store): a demo thread id means nothing
-to the user's own codex home and vice versa.
+map is kept per notebook (two notebooks in one folder each have their own
+``main``) and per conversation store (a demo thread id means nothing to the
+user's own codex home, nor to a remote server).  A kernel that does not know
+its notebook (a headless runner) keeps its names in memory only.
 """
 
 from __future__ import annotations
@@ -12,15 +14,37 @@ import json
 import os
 import tempfile
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ThreadMap"]
+__all__ = ["Scope", "ThreadMap"]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose names: one conversation store, one notebook (None: this kernel only)."""
+
+    store: str
+    notebook: str | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.store} | {self.notebook}"
 
 
 class ThreadMap:
+    """The file's one owner in this kernel: ``_lock`` guards the cache and serializes
+    every read-modify-write of the file.
+
+    A scope is read from disk once and then served from memory (binding a cell
+    to a name must not wait for the disk); writes go to both.
+    """
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._cache: dict[str, dict[str, str]] = {}  # scope key -> names (memory-only scopes too)
 
     def _load(self) -> dict[str, dict[str, str]]:
         try:
@@ -29,24 +53,42 @@ class ThreadMap:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def get(self, store: str, name: str) -> str | None:
-        with self._lock:
-            value = self._load().get(store, {}).get(name)
-        return value if isinstance(value, str) else None
+    def _names(self, scope: Scope) -> dict[str, str]:
+        """Lock held: the cached names of a scope, loaded on first use."""
+        names = self._cache.get(scope.key)
+        if names is None:
+            stored = self._load().get(scope.key, {}) if scope.notebook else {}
+            names = {k: v for k, v in stored.items() if isinstance(v, str)}
+            self._cache[scope.key] = names
+        return names
 
-    def names(self, store: str) -> dict[str, str]:
+    def names(self, scope: Scope) -> dict[str, str]:
         with self._lock:
-            return dict(self._load().get(store, {}))
+            return dict(self._names(scope))
 
-    def set(self, store: str, name: str, thread_id: str | None) -> None:
-        """Record (or with None, forget) a name. Written atomically."""
+    def get(self, scope: Scope, name: str) -> str | None:
+        return self.names(scope).get(name)
+
+    def set(
+        self,
+        scope: Scope,
+        name: str,
+        thread_id: str | None,
+        *,
+        only_if: Callable[[], bool] = lambda: True,
+    ) -> bool:
+        """Record (or with None, forget) a name, if ``only_if()`` still holds once the
+        file is ours (so a stale writer cannot overwrite a newer binding).  Written
+        atomically.  Returns whether it wrote."""
         with self._lock:
+            if not only_if():
+                return False
+            _put(self._names(scope), name, thread_id)
+            if not scope.notebook:
+                return True
             data = self._load()
-            names = data.setdefault(store, {})
-            if thread_id is None:
-                names.pop(name, None)
-            else:
-                names[name] = thread_id
+            names = data.setdefault(scope.key, {})
+            _put(names, name, thread_id)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".threads-")
             try:
@@ -57,3 +99,11 @@ class ThreadMap:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
                 raise
+            return True
+
+
+def _put(names: dict[str, str], name: str, thread_id: str | None) -> None:
+    if thread_id is None:
+        names.pop(name, None)
+    else:
+        names[name] = thread_id

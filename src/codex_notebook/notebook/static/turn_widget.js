@@ -1,31 +1,23 @@
 // codex-notebook: the view of one turn (anywidget ESM).
 //
-// Durable state comes from two traits, `header` and `blocks`.  Changes arrive
-// as custom messages: {type: "append", block, offset, text} and {type: "reset",
-// block, text, base, hidden_lines} for streamed text; {type: "upsert", block,
-// index} / {type: "remove", block} for blocks; {type: "snapshot", blocks} in
-// answer to our {type: "sync"} (sent when rendered mid-turn or on a gap).  Text from the model or a
-// command is only ever inserted with textContent / Text nodes; innerHTML is
-// used only for `html` fields, which Python sanitized (markdown-it + nh3).
+// Durable state comes from two traits, `header` and `blocks` (the typed block
+// schema of notebook/blocks.py, as JSON).  Changes arrive as custom messages:
+//   {type: "append", block, offset, text}            streamed text (UTF-16 offsets)
+//   {type: "commit", block, upto, html: [...]}        finished markdown blocks, rendered
+//   {type: "reset", block, text, base, hidden_lines}  capped command output, replaced
+//   {type: "upsert", block, index} / {type: "remove", block} / {type: "final", block}
+//   {type: "snapshot", blocks}                        the answer to our {type: "sync"}
+// Every label and duration shown comes from Python; only the live clock is
+// formatted here (fmtDuration, the twin of text.format_duration — a test
+// checks they agree).  Text from the model or a command is only ever inserted
+// with textContent / Text nodes; innerHTML is used only for fields Python
+// sanitized: html segments, reason_html, code_html.
 
-const TERMINAL = new Set(["completed", "interrupted", "failed", "error"]);
-const BUTTONS = {
-  accept: ["Approve", "Run it once"],
-  acceptForSession: ["Approve for session", "Run it, and do not ask again for similar actions in this session"],
-  decline: ["Decline", "Do not run it; codex continues without it"],
-  cancel: ["Cancel turn", "Do not run it, and stop this turn"],
-};
-const DECIDED = {
-  accept: "Approved",
-  acceptForSession: "Approved for this session",
-  decline: "Declined",
-  cancel: "Cancelled — the turn stops",
-};
-const COMMAND_ICONS = { completed: "✓", failed: "✗", declined: "⊘", incomplete: "–" };
-const STEP_ICONS = { completed: "✓", inProgress: "▸", pending: "○" };
+const TERMINAL = new Set(["completed", "interrupted", "failed", "error", "unfinished"]);
 const VIEW_CAP = 64 * 1024; // characters of command output a view keeps
+const COMMAND_ICONS = { completed: "✓", failed: "✗", declined: "⊘", incomplete: "–" };
+const EXTENSION_FLAG = "codexNotebookExtension"; // set on <html> by our JupyterLab extension
 
-// Small stroke icons (16×16, currentColor): fonts differ, emoji may be missing.
 const ICON_PATHS = {
   think: "M8 1.8l1.4 4.8 4.8 1.4-4.8 1.4L8 14.2l-1.4-4.8L1.8 8l4.8-1.4z",
   edit: "M10.8 2.7l2.5 2.5-7.6 7.6-3.2.7.7-3.2zM9.3 4.2l2.5 2.5",
@@ -40,12 +32,29 @@ const ICON_PATHS = {
   review: "M8 2v12M3 4.5h10M3 4.5l-1.5 4h3zM13 4.5l-1.5 4h3zM5.5 14h5",
   dot: "M8 6.5a1.5 1.5 0 1 0 0 3 1.5 1.5 0 1 0 0-3z",
   warn: "M8 2L14.8 13.8H1.2zM8 6.3v3.8M8 11.6v.4",
+  cell: "M2.5 2.5h11v11h-11zM2.5 6h11",
 };
 const EMOJI_ICONS = {
   "🔎": "search", "🌐": "globe", "🔧": "tool", "🤝": "agent", "🖼": "image", "⚖": "review",
   "⇲": "info", "⏸": "info", "↪": "info", "·": "dot", "•": "dot", "?": "info",
 };
 const SVG_NS = "http://www.w3.org/2000/svg";
+
+// The one duration format (text.format_duration): integer arithmetic only.
+export function fmtDuration(ms) {
+  if (ms === null || ms === undefined || ms < 0) return "";
+  ms = Math.floor(ms);
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 10000) {
+    const tenths = Math.floor(ms / 100);
+    return `${Math.floor(tenths / 10)}.${tenths % 10} s`;
+  }
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ${String(seconds % 60).padStart(2, "0")} s`;
+  return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")} min`;
+}
 
 function icon(name, cls) {
   const wrap = document.createElement("span");
@@ -70,33 +79,6 @@ function h(tag, cls, text) {
   if (cls) el.className = cls;
   if (text !== undefined && text !== null && text !== "") el.textContent = String(text);
   return el;
-}
-
-function fmtDuration(ms) {
-  if (ms === null || ms === undefined || ms < 0) return "";
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  const s = ms / 1000;
-  if (s < 10) return `${s.toFixed(1)} s`;
-  if (s < 60) return `${Math.round(s)} s`;
-  const m = Math.floor(s / 60);
-  const rest = Math.floor(s % 60);
-  if (m < 60) return `${m} min ${String(rest).padStart(2, "0")} s`;
-  return `${Math.floor(m / 60)} h ${m % 60} min`;
-}
-
-function fmtElapsed(ms) {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}:${String(s % 60).padStart(2, "0")}`;
-  return `${Math.floor(m / 60)} h ${m % 60} min`;
-}
-
-function fmtTokens(n) {
-  if (!n) return "";
-  if (n < 1000) return `${n} tokens`;
-  if (n < 1e6) return `${(n / 1000).toFixed(n < 10000 ? 1 : 0)}k tokens`;
-  return `${(n / 1e6).toFixed(1)}M tokens`;
 }
 
 // `a` `b` in hints → <code> (built with text nodes, never innerHTML)
@@ -143,6 +125,13 @@ function hiddenNote(n) {
   return el;
 }
 
+function codeBlock(code, html) {
+  const pre = h("pre", "cxn-code");
+  if (html) pre.innerHTML = html; // highlighted and sanitized in Python
+  else pre.textContent = code || "";
+  return pre;
+}
+
 function lastTitle(text) {
   const re = /\*\*([^*\n]{1,120})\*\*/g;
   let m;
@@ -151,10 +140,12 @@ function lastTitle(text) {
   return title;
 }
 
-// The part of a block that is not streamed text: when it changes, rebuild.
+// The part of a block that is not streamed: when it changes, rebuild.
+const STREAM_FIELDS = new Set(["text", "base", "hidden_lines", "html_segments", "committed", "tail", "final"]);
 function signature(b) {
-  if (b.final) return JSON.stringify(b);
-  const { text, base, hidden_lines, title, ...rest } = b;
+  const rest = {};
+  for (const key of Object.keys(b)) if (!STREAM_FIELDS.has(key)) rest[key] = b[key];
+  if (b.kind !== "message" && b.kind !== "reasoning") rest.final = b.final;
   return JSON.stringify(rest);
 }
 
@@ -167,8 +158,7 @@ function render({ model, el }) {
   const status = h("span", "cxn-status");
   const detail = h("span", "cxn-detail");
   const grow = h("span", "cxn-grow");
-  const badge = h("span", "cxn-badge", "demo model");
-  badge.title = "A built-in scripted model: no account, no network";
+  const badge = h("span", "cxn-badge");
   const modelName = h("span", "cxn-meta-item");
   const tokens = h("span", "cxn-meta-item");
   const elapsed = h("span", "cxn-meta-item cxn-elapsed");
@@ -185,17 +175,27 @@ function render({ model, el }) {
   root.append(head, banner, waiting, body);
   el.appendChild(root);
 
-  const views = new Map(); // block id -> {el, sig, stream?}
+  const views = new Map(); // block id -> {el, sig, stream?, md?}
   let order = []; // block ids in display order
   const toggled = new Map(); // block id (or id/path) -> open, when the reader toggled it
-  const clicked = new Map(); // request id -> decision clicked, until the state says so
+  const clicked = new Map(); // request key -> decision clicked, until the state says so
   let clockOffset = 0; // kernel clock - browser clock (ms)
   let syncTimer = null;
   let stopTimer = null;
+  let lost = false; // the kernel (or the comm) is gone: nothing will change any more
+
+  function send(message) {
+    if (lost) return;
+    try {
+      model.send(message);
+    } catch (err) {
+      markLost();
+    }
+  }
 
   function requestSync() {
-    if (syncTimer !== null) return;
-    model.send({ type: "sync" });
+    if (syncTimer !== null || lost) return;
+    send({ type: "sync" });
     syncTimer = setTimeout(() => { syncTimer = null; }, 2000);
   }
 
@@ -250,6 +250,39 @@ function render({ model, el }) {
     if (s.scroller) s.scroller.scrollTop = s.scroller.scrollHeight;
   }
 
+  // Markdown that streams: rendered segments, then the unfinished tail as text.
+  function makeMarkdown(container, b, onText) {
+    const segments = h("div", "cxn-segments");
+    const tail = h("div", "cxn-tail");
+    container.append(segments, tail);
+    const md = { segments, tail, count: 0, stream: null };
+    addSegments(md, b.html_segments || []);
+    md.stream = makeStream(tail, b.final ? "" : b.tail, b.committed || 0, 0, false, onText);
+    tail.classList.toggle("cxn-streaming", !b.final);
+    return md;
+  }
+
+  function addSegments(md, html) {
+    for (const segment of html) {
+      const div = document.createElement("div");
+      div.className = "cxn-segment";
+      div.innerHTML = segment; // sanitized in Python
+      md.segments.appendChild(div);
+      md.count += 1;
+    }
+  }
+
+  function commit(v, msg) {
+    const md = v.md;
+    const s = md.stream;
+    if (msg.upto <= s.base) return; // already have it (a snapshot overtook us)
+    const cut = msg.upto - s.base;
+    if (cut > s.node.length) { requestSync(); return; }
+    addSegments(md, msg.html || []);
+    s.node.deleteData(0, cut);
+    s.base = msg.upto;
+  }
+
   function onCustom(msg) {
     if (!msg || typeof msg !== "object") return;
     if (msg.type === "upsert") {
@@ -269,11 +302,18 @@ function render({ model, el }) {
       return;
     }
     const v = views.get(msg.block);
-    if (!v || !v.stream) {
-      if (!views.has(msg.block)) requestSync(); // a block we never heard of
+    if (!v) { requestSync(); return; } // a block we never heard of
+    if (msg.type === "final") {
+      v.root.classList.remove("cxn-live");
+      if (v.md) v.md.tail.classList.remove("cxn-streaming");
+      return;
+    }
+    if (msg.type === "commit") {
+      if (v.md) commit(v, msg);
       return;
     }
     const s = v.stream;
+    if (!s) return;
     if (msg.type === "append") {
       const length = streamLength(s);
       if (msg.offset > length) { requestSync(); return; } // we missed some: ask for all
@@ -288,89 +328,77 @@ function render({ model, el }) {
   // --- blocks ----------------------------------------------------------------------
 
   function buildMessage(b) {
-    const wrap = h("div", `cxn-block cxn-message cxn-role-${b.role || "answer"}`);
+    const wrap = h("div", `cxn-block cxn-message cxn-role-${b.role || "answer"}${b.final ? "" : " cxn-live"}`);
     if (b.role === "plan") wrap.appendChild(h("div", "cxn-label", "Proposed plan"));
-    const md = h("div", "cxn-md");
-    wrap.appendChild(md);
-    if (b.final) {
-      md.innerHTML = b.html || ""; // sanitized in Python
-      return { el: wrap };
-    }
-    md.classList.add("cxn-streaming");
-    return { el: wrap, stream: makeStream(md, b.text, 0, 0, false) };
+    const body = h("div", "cxn-md");
+    wrap.appendChild(body);
+    const md = makeMarkdown(body, b);
+    return { el: wrap, root: wrap, md, stream: md.stream };
   }
 
   function buildReasoning(b) {
-    const details = h("details", "cxn-block cxn-reasoning");
+    const details = h("details", `cxn-block cxn-reasoning${b.final ? "" : " cxn-live"}`);
     details.open = initialOpen(b.id, false);
     rememberToggle(details, b.id);
     const summary = h("summary", "cxn-summary");
     const title = h("span", "cxn-reasoning-title", b.title || (b.final ? "Reasoning" : "Thinking…"));
     summary.append(icon("think"), title);
     if (!b.final) summary.appendChild(h("span", "cxn-spinner"));
-    const md = h("div", "cxn-md cxn-reasoning-body");
-    details.append(summary, md);
-    if (b.final) {
-      md.innerHTML = b.html || "";
-      return { el: details };
-    }
-    md.classList.add("cxn-streaming");
-    const onText = (text) => { title.textContent = lastTitle(text) || "Thinking…"; };
-    return { el: details, stream: makeStream(md, b.text, 0, 0, false, onText) };
+    const body = h("div", "cxn-md cxn-reasoning-body");
+    details.append(summary, body);
+    const onText = (text) => { if (!b.title) title.textContent = lastTitle(text) || "Thinking…"; };
+    const md = makeMarkdown(body, b, onText);
+    return { el: details, root: details, md, stream: md.stream };
   }
 
   function buildCommand(b) {
-    const failed = b.status === "failed" || b.status === "declined" || (b.exit_code ?? 0) !== 0;
-    const details = h("details", `cxn-block cxn-command cxn-st-${b.status}${failed ? " cxn-failed" : ""}`);
-    details.open = initialOpen(b.id, !b.final || failed);
+    const details = h("details", `cxn-block cxn-command cxn-st-${b.status}${b.failed ? " cxn-failed" : ""}`);
+    details.open = initialOpen(b.id, !b.final || b.failed);
     rememberToggle(details, b.id);
     const summary = h("summary", "cxn-summary");
     const statusIcon = b.final ? h("span", "cxn-icon", COMMAND_ICONS[b.status] || "•") : h("span", "cxn-spinner");
     const cmd = h("code", "cxn-cmd", b.command);
     if (b.full_command && b.full_command !== b.command) cmd.title = b.full_command;
-    const meta = [];
-    if (b.exit_code !== null && b.exit_code !== undefined) meta.push(`exit ${b.exit_code}`);
-    else if (b.final && b.status !== "completed") meta.push(b.status);
-    if (b.duration_ms !== null && b.duration_ms !== undefined) meta.push(fmtDuration(b.duration_ms));
-    summary.append(statusIcon, h("span", "cxn-prompt", "$"), cmd, h("span", "cxn-cmd-meta", meta.join(" · ")));
+    summary.append(statusIcon, h("span", "cxn-prompt", "$"), cmd, h("span", "cxn-cmd-meta", b.meta));
     details.appendChild(summary);
     const bodyEl = h("div", "cxn-command-body");
     if (b.cwd) bodyEl.appendChild(h("div", "cxn-cwd", `in ${b.cwd}`));
     const hidden = hiddenNote(b.hidden_lines);
     const pre = h("pre", "cxn-output");
     bodyEl.append(hidden, pre);
-    if (b.final && !b.text) {
-      bodyEl.appendChild(h("div", "cxn-note", b.status === "declined" ? "(not run)" : "(no output)"));
-    }
+    if (b.final && !b.text) bodyEl.appendChild(h("div", "cxn-note", b.empty_note));
     details.appendChild(bodyEl);
     const stream = makeStream(pre, b.text, b.base, b.hidden_lines, true);
     stream.hiddenEl = hidden;
     stream.scroller = pre;
     requestAnimationFrame(() => { pre.scrollTop = pre.scrollHeight; });
-    return { el: details, stream: b.final ? undefined : stream };
+    return { el: details, root: details, stream: b.final ? undefined : stream };
   }
 
-  function fileRow(f, key, open) {
+  function fileRow(f, key, showDiff) {
+    const label = [icon("edit"), h("span", "cxn-verb", f.verb), h("code", "cxn-path", f.name), counts(f.added, f.removed)];
+    if (!showDiff) {
+      const row = h("div", "cxn-file cxn-summary");
+      row.append(...label);
+      return row;
+    }
     const details = h("details", "cxn-file");
-    details.open = initialOpen(key, open);
+    details.open = initialOpen(key, false);
     rememberToggle(details, key);
     const summary = h("summary", "cxn-summary");
-    const verb = { add: "Added", delete: "Deleted" }[f.kind] || "Edited";
-    summary.append(icon("edit"), h("span", "cxn-verb", verb));
-    summary.appendChild(h("code", "cxn-path", f.move_path ? `${f.path} → ${f.move_path}` : f.path));
-    summary.appendChild(counts(f.added, f.removed));
+    summary.append(...label);
     details.append(summary, hiddenNote(f.hidden_lines), diffLines(f.diff));
     return details;
   }
 
   function buildFileChange(b) {
     const wrap = h("div", `cxn-block cxn-file-change cxn-st-${b.status}`);
-    for (const f of b.files || []) wrap.appendChild(fileRow(f, `${b.id}/${f.path}`, false));
-    if (b.status === "declined" || b.status === "failed") wrap.appendChild(h("div", "cxn-note", `changes ${b.status}`));
+    for (const f of b.files || []) wrap.appendChild(fileRow(f, `${b.id}/${f.path}`, b.show_diffs));
+    if (b.note) wrap.appendChild(h("div", "cxn-note", b.note));
     const pre = h("pre", "cxn-output");
     wrap.appendChild(pre);
     const stream = makeStream(pre, b.text, b.base, b.hidden_lines, true);
-    return { el: wrap, stream: b.final ? undefined : stream };
+    return { el: wrap, root: wrap, stream: b.final ? undefined : stream };
   }
 
   function buildDiff(b) {
@@ -378,8 +406,7 @@ function render({ model, el }) {
     details.open = initialOpen(b.id, false);
     rememberToggle(details, b.id);
     const summary = h("summary", "cxn-summary");
-    const n = (b.files || []).length;
-    summary.append(icon("diff"), h("span", "", `Changes in this turn · ${n} file${n === 1 ? "" : "s"}`), counts(b.added, b.removed));
+    summary.append(icon("diff"), h("span", "", b.title), counts(b.added, b.removed));
     const list = h("div", "cxn-file-list");
     for (const f of b.files || []) {
       const row = h("div", "cxn-file-list-row");
@@ -387,7 +414,7 @@ function render({ model, el }) {
       list.appendChild(row);
     }
     details.append(summary, list, hiddenNote(b.hidden_lines), diffLines(b.diff));
-    return { el: details };
+    return { el: details, root: details };
   }
 
   function buildPlan(b) {
@@ -397,11 +424,11 @@ function render({ model, el }) {
     const list = h("ul", "cxn-steps");
     for (const s of b.steps || []) {
       const li = h("li", `cxn-step cxn-step-${s.status}`);
-      li.append(h("span", "cxn-step-icon", STEP_ICONS[s.status] || "○"), h("span", "", s.step));
+      li.append(h("span", "cxn-step-icon", s.icon), h("span", "", s.step));
       list.appendChild(li);
     }
     wrap.appendChild(list);
-    return { el: wrap };
+    return { el: wrap, root: wrap };
   }
 
   function buildApproval(b) {
@@ -411,34 +438,42 @@ function render({ model, el }) {
     if (b.state === "pending") title.appendChild(h("span", "cxn-you", "waiting for you"));
     wrap.appendChild(title);
     if (b.command) {
-      const pre = h("pre", "cxn-approval-cmd");
-      pre.append(h("span", "cxn-prompt", "$ "), document.createTextNode(b.command));
-      wrap.appendChild(pre);
+      if (b.language) {
+        wrap.appendChild(codeBlock(b.command, b.code_html));
+      } else {
+        const pre = h("pre", "cxn-approval-cmd");
+        pre.append(h("span", "cxn-prompt", "$ "), document.createTextNode(b.command));
+        wrap.appendChild(pre);
+      }
     }
     if (b.details) wrap.appendChild(h("pre", "cxn-approval-details", b.details));
     const facts = h("div", "cxn-approval-facts");
-    if (b.reason) facts.appendChild(h("span", "cxn-reason", b.reason));
+    if (b.reason_html) {
+      const reason = h("span", "cxn-reason");
+      reason.innerHTML = b.reason_html; // inline markdown, sanitized in Python
+      facts.appendChild(reason);
+    }
     if (b.cwd) facts.appendChild(h("span", "cxn-cwd", `in ${b.cwd}`));
     if (facts.childNodes.length) wrap.appendChild(facts);
     if (b.state === "pending") {
       const actions = h("div", "cxn-actions");
       const note = h("span", "cxn-actions-note");
-      const chosen = clicked.get(String(b.request));
-      for (const decision of b.decisions || []) {
-        const [label, tip] = BUTTONS[decision] || [decision, ""];
-        const btn = h("button", `cxn-btn cxn-btn-${decision}`, label);
+      const key = JSON.stringify(b.request);
+      const chosen = clicked.get(key);
+      for (const d of b.decisions || []) {
+        const btn = h("button", `cxn-btn cxn-btn-${d.decision}${d.recommended ? " cxn-recommended" : ""}`, d.label);
         btn.type = "button";
-        btn.title = tip;
-        if (chosen) {
+        btn.title = d.recommended ? `${d.hint} (suggested by codex)` : d.hint;
+        if (chosen || lost) {
           btn.disabled = true;
-          if (chosen === decision) btn.classList.add("cxn-chosen");
+          if (chosen === d.decision) btn.classList.add("cxn-chosen");
         }
         btn.addEventListener("click", () => {
-          clicked.set(String(b.request), decision);
+          clicked.set(key, d.decision);
           for (const other of actions.querySelectorAll("button")) other.disabled = true;
           btn.classList.add("cxn-chosen");
           note.textContent = "sent — waiting for the kernel…";
-          model.send({ type: "decision", request: b.request, decision });
+          send({ type: "decision", request: b.request, decision: d.decision });
         });
         actions.appendChild(btn);
       }
@@ -446,33 +481,81 @@ function render({ model, el }) {
       actions.appendChild(note);
       wrap.appendChild(actions);
     } else {
-      const outcome = {
-        decided: DECIDED[b.decision] || b.decision || "answered",
-        resolved: "Answered elsewhere",
-        expired: "Not answered — the turn ended",
-      }[b.state] || b.state;
-      const good = b.state === "decided" && (b.decision === "accept" || b.decision === "acceptForSession");
-      wrap.appendChild(h("div", `cxn-outcome${good ? " cxn-good" : ""}`, `${good ? "✓" : "✗"} ${outcome}`));
+      wrap.appendChild(h("div", `cxn-outcome${b.good ? " cxn-good" : ""}`, `${b.good ? "✓" : "✗"} ${b.outcome}`));
     }
-    return { el: wrap };
+    return { el: wrap, root: wrap };
+  }
+
+  function buildTool(b) {
+    const wrap = h("div", `cxn-block cxn-tool cxn-st-${b.status}`);
+    const line = h("div", "cxn-line");
+    line.append(b.final ? icon("tool") : h("span", "cxn-spinner"), h("span", "cxn-line-label", "tool"), h("code", "cxn-line-text", b.title));
+    if (b.arguments) line.appendChild(h("span", "cxn-line-detail", b.arguments));
+    if (b.meta) line.appendChild(h("span", "cxn-line-status", b.meta));
+    wrap.appendChild(line);
+    if (b.code) wrap.appendChild(codeBlock(b.code, b.code_html));
+    if (b.outcome) wrap.appendChild(h("div", "cxn-tool-outcome", b.outcome));
+    if (b.changed && b.changed.length) {
+      const changed = h("div", "cxn-tool-outcome", "changed: ");
+      b.changed.forEach((name, i) => {
+        if (i) changed.appendChild(document.createTextNode(", "));
+        changed.appendChild(h("code", "", name));
+      });
+      wrap.appendChild(changed);
+    }
+    return { el: wrap, root: wrap };
+  }
+
+  function buildProposal(b) {
+    const wrap = h("div", "cxn-block cxn-proposal");
+    const title = h("div", "cxn-approval-title");
+    title.append(icon("cell"), h("span", "", `Proposed cell ${b.number}`));
+    wrap.appendChild(title);
+    if (b.explanation) wrap.appendChild(h("div", "cxn-plan-explanation", b.explanation));
+    wrap.appendChild(codeBlock(b.code, b.code_html));
+    const actions = h("div", "cxn-actions");
+    const note = h("span", "cxn-actions-note");
+    if (document.documentElement.dataset[EXTENSION_FLAG]) {
+      const insert = h("button", "cxn-btn cxn-btn-accept", "Insert below");
+      insert.type = "button";
+      insert.title = "Put this code into a new cell under this one (it does not run)";
+      insert.addEventListener("click", () => {
+        const detail = { code: b.code, handled: false };
+        el.dispatchEvent(new CustomEvent("codex-notebook:insert-cell", { bubbles: true, composed: true, detail }));
+        note.textContent = detail.handled ? "inserted below" : `could not insert: run %codex insert ${b.number}`;
+      });
+      actions.appendChild(insert);
+    }
+    const copy = h("button", "cxn-btn", "Copy");
+    copy.type = "button";
+    copy.addEventListener("click", async () => {
+      try {
+        await navigator.clipboard.writeText(b.code);
+        note.textContent = "copied";
+      } catch (err) {
+        note.textContent = `copy failed: select the code, or run %codex insert ${b.number}`;
+      }
+    });
+    actions.append(copy, note);
+    if (!document.documentElement.dataset[EXTENSION_FLAG]) note.textContent = `or run %codex insert ${b.number}`;
+    wrap.appendChild(actions);
+    return { el: wrap, root: wrap };
   }
 
   function buildError(b) {
     const wrap = h("div", "cxn-block cxn-error");
     const title = h("div", "cxn-error-title");
-    const message = String(b.message || "error").trim();
-    const cut = message.indexOf("\n");
-    title.append(h("span", "cxn-icon", "✗"), inlineCode(h("span"), cut === -1 ? message : message.slice(0, cut)));
+    title.append(h("span", "cxn-icon", "✗"), inlineCode(h("span"), b.title || "error"));
     wrap.appendChild(title);
-    if (cut !== -1) wrap.appendChild(h("pre", "cxn-error-detail", message.slice(cut + 1).trim()));
+    if (b.detail) wrap.appendChild(h("pre", "cxn-error-detail", b.detail));
     if (b.hint) wrap.appendChild(inlineCode(h("div", "cxn-hint"), b.hint));
-    return { el: wrap };
+    return { el: wrap, root: wrap };
   }
 
   function buildNotice(b) {
     const wrap = h("div", `cxn-block cxn-notice cxn-tone-${b.tone || "info"}`);
     wrap.append(icon(b.tone === "warn" ? "retry" : "info"), h("span", "", b.text));
-    return { el: wrap };
+    return { el: wrap, root: wrap };
   }
 
   function buildLine(b) {
@@ -481,7 +564,7 @@ function render({ model, el }) {
     if (b.text) wrap.appendChild(h("code", "cxn-line-text", b.text));
     if (b.status && b.status !== "completed") wrap.appendChild(h("span", "cxn-line-status", b.status));
     if (b.detail) wrap.appendChild(h("span", "cxn-line-detail", b.detail));
-    return { el: wrap };
+    return { el: wrap, root: wrap };
   }
 
   const BUILDERS = {
@@ -492,6 +575,8 @@ function render({ model, el }) {
     diff: buildDiff,
     plan: buildPlan,
     approval: buildApproval,
+    tool: buildTool,
+    proposal: buildProposal,
     error: buildError,
     notice: buildNotice,
     line: buildLine,
@@ -507,17 +592,23 @@ function render({ model, el }) {
   function upsertView(b) {
     const sig = signature(b);
     let v = views.get(b.id);
-    if (!v || v.sig !== sig) {
+    const sameMd = v && v.sig === sig && v.md
+      && (b.html_segments || []).length === v.md.count && (b.committed || 0) === v.md.stream.base;
+    if (!v || v.sig !== sig || (v.md && !sameMd)) {
       const nv = build(b);
       nv.sig = sig;
       if (v) {
-        if (v.stream && nv.stream && streamLength(v.stream) > streamLength(nv.stream)) {
+        if (!v.md && v.stream && nv.stream && streamLength(v.stream) > streamLength(nv.stream)) {
           resetText(nv.stream, v.stream.node.data, v.stream.base, v.stream.hidden);
         }
         v.el.replaceWith(nv.el);
       }
       views.set(b.id, nv);
       v = nv;
+    } else if (v.md) {
+      const length = (b.committed || 0) + (b.tail || "").length;
+      if (!b.final && length > streamLength(v.md.stream)) resetText(v.md.stream, b.tail, b.committed, 0);
+      if (b.final) onCustom({ type: "final", block: b.id });
     } else if (v.stream && !b.final) {
       const length = (b.base || 0) + (b.text || "").length;
       if (length > streamLength(v.stream)) resetText(v.stream, b.text, b.base, b.hidden_lines);
@@ -562,8 +653,13 @@ function render({ model, el }) {
 
   // --- header ----------------------------------------------------------------------
 
-  function renderPlaceholder() {
+  function header() {
     const hd = model.get("header") || {};
+    return lost ? { ...hd, status: "unfinished", can_stop: false, stopping: false } : hd;
+  }
+
+  function renderPlaceholder() {
+    const hd = header();
     const show = views.size === 0;
     if (!show) { placeholder.remove(); return; }
     placeholder.textContent = TERMINAL.has(hd.status)
@@ -574,15 +670,15 @@ function render({ model, el }) {
   }
 
   function tickElapsed() {
-    const hd = model.get("header") || {};
+    const hd = header();
     if (!hd.started_at) { elapsed.textContent = ""; return; }
-    elapsed.textContent = hd.ended_at
-      ? fmtDuration(hd.ended_at - hd.started_at)
-      : fmtElapsed(Date.now() + clockOffset - hd.started_at);
+    if (hd.elapsed) { elapsed.textContent = hd.elapsed; return; }
+    if (lost) return; // the clock stopped with the kernel
+    elapsed.textContent = fmtDuration(Date.now() + clockOffset - hd.started_at);
   }
 
   function renderHeader(live) {
-    const hd = model.get("header") || {};
+    const hd = header();
     if (live && hd.clock) clockOffset = hd.clock - Date.now();
     const st = hd.status || "starting";
     root.dataset.status = st;
@@ -591,15 +687,14 @@ function render({ model, el }) {
     status.textContent = st === "waiting for approval" ? "waiting for you" : st;
     // the banner below says it when waiting for approval
     detail.textContent = st === "waiting for approval" ? "" : hd.detail || "";
-    badge.hidden = !hd.demo;
+    badge.textContent = hd.badge || "";
+    badge.hidden = !hd.badge;
+    badge.title = hd.badge === "demo model" ? "A built-in scripted model: no account, no network" : "";
     modelName.textContent = hd.model || "";
     modelName.hidden = !hd.model;
-    const tk = hd.tokens;
-    tokens.textContent = tk ? fmtTokens(tk.total) : "";
-    tokens.hidden = !tokens.textContent;
-    if (tk) {
-      tokens.title = `input ${tk.input} (cached ${tk.cached}) · output ${tk.output} (reasoning ${tk.reasoning})`;
-    }
+    tokens.textContent = hd.tokens || "";
+    tokens.hidden = !hd.tokens;
+    tokens.title = hd.tokens_detail || "";
     const ended = TERMINAL.has(st);
     stop.hidden = ended || !hd.can_stop;
     if (hd.stopping) {
@@ -609,8 +704,12 @@ function render({ model, el }) {
       stop.disabled = false;
       stop.textContent = "Stop";
     }
-    banner.textContent = hd.notice || "";
-    banner.hidden = !hd.notice;
+    const notices = [];
+    if (lost) notices.push("The kernel restarted or shut down — this turn was lost. What streamed so far is kept below.");
+    if (hd.notice) notices.push(hd.notice);
+    banner.textContent = notices.join(" ");
+    banner.hidden = !notices.length;
+    banner.classList.toggle("cxn-banner-lost", lost);
     const pending = hd.pending || 0;
     waiting.hidden = ended || st !== "waiting for approval";
     waiting.textContent = pending > 1
@@ -620,10 +719,22 @@ function render({ model, el }) {
     renderPlaceholder();
   }
 
+  // The kernel or the comm is gone (restart, shutdown, crash): stop pretending.
+  function markLost() {
+    if (lost || TERMINAL.has((model.get("header") || {}).status)) return;
+    lost = true;
+    for (const v of views.values()) {
+      v.root.classList.remove("cxn-live");
+      if (v.md) v.md.tail.classList.remove("cxn-streaming");
+    }
+    for (const button of root.querySelectorAll(".cxn-actions button")) button.disabled = true;
+    renderHeader(false);
+  }
+
   stop.addEventListener("click", () => {
     stop.disabled = true;
     stop.textContent = "Stopping…";
-    model.send({ type: "stop" });
+    send({ type: "stop" });
     // let a second click through if nothing happened (a busy kernel answers late)
     stopTimer = setTimeout(() => {
       stopTimer = null;

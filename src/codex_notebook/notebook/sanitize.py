@@ -1,0 +1,372 @@
+"""Everything that turns untrusted text into markup, in one place.
+
+The model, the commands it runs and the server all produce text we do not
+trust.  Three doors lead from that text to something a browser interprets,
+and all three are here:
+
+* :func:`markdown_html` — model markdown to HTML: markdown-it (raw HTML shown
+  as text, never interpreted) and then nh3 as a second line of defence.  Used
+  by the live widget (as finished segments while text streams) and by the
+  static output.
+* :func:`safe_markdown` / :func:`md_text` / :func:`md_code` / :func:`md_fence`
+  — the ``text/markdown`` output.  Whatever renderer shows it, HTML in model
+  text stays text: the markdown is re-written from markdown-it's own parse
+  (mdformat's renderer), code comes out verbatim inside fences longer than any
+  backtick run in it, and ``<`` outside code becomes ``&lt;``.  No hand-written
+  scanner decides what is code.
+* :func:`clean_static_html` — the static HTML card, sanitized once more as a
+  whole (inline styles allowed, nothing else).
+
+Images in model markdown are never loaded: they become links the reader may
+click (an image URL fetched automatically is a known way to leak data).  Links
+keep only http, https and mailto.
+
+Cost stays linear on hostile input: markdown-it's inline parser is
+super-linear on some inputs (``*a *a …``, long runs of ``<`` or ``[``), so an
+inline run that is very long or dense in delimiters is shown as literal text
+instead of being parsed (:data:`MAX_INLINE_CHARS`, :data:`MAX_INLINE_DELIMITERS`).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from typing import Any
+
+import mdformat.plugins
+import nh3
+from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
+from markdown_it.token import Token
+from mdformat.renderer import DEFAULT_RENDERERS, MDRenderer, RenderContext, RenderTreeNode
+
+__all__ = [
+    "MAX_INLINE_CHARS",
+    "MAX_INLINE_DELIMITERS",
+    "clean_static_html",
+    "escape_html",
+    "highlight_python",
+    "inline_markdown_html",
+    "markdown_html",
+    "md_code",
+    "md_fence",
+    "md_text",
+    "safe_markdown",
+    "split_finished_blocks",
+]
+
+#: An inline run (a paragraph, heading or table cell) longer than this is shown as text.
+MAX_INLINE_CHARS = 16_000
+#: ... and so is one with more emphasis / link / code / HTML delimiters than this.
+MAX_INLINE_DELIMITERS = 1_500
+_DELIMITERS_RE = re.compile(r"[*_\[\]<`~!]")
+
+_URL_SCHEMES = {"http", "https", "mailto"}
+_LINK_RE = re.compile(r"(?i)^(https?:|mailto:)")
+
+
+def escape_html(text: str) -> str:
+    """Text for HTML element content or a quoted attribute value."""
+    return html.escape(text, quote=True)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _guarded_inline(state: StateCore) -> None:
+    """markdown-it's core ``inline`` rule, except hostile runs are left as text."""
+    for token in state.tokens:
+        if token.type != "inline":
+            continue
+        if token.children is None:
+            token.children = []
+        content = token.content
+        if (
+            len(content) > MAX_INLINE_CHARS
+            or len(_DELIMITERS_RE.findall(content)) > MAX_INLINE_DELIMITERS
+        ):
+            text = Token("text", "", 0)
+            text.content = content
+            token.children.append(text)
+        else:
+            state.md.inline.parse(content, state.md, state.env, token.children)
+
+
+def _render_image(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+    """Images are never loaded: an http(s) image becomes a link, anything else its alt text."""
+    token = tokens[idx]
+    alt = escape_html(self.renderInlineAsText(token.children or [], options, env) or "image")
+    src = str(token.attrGet("src") or "")
+    if src.startswith(("https://", "http://")):
+        return f'<a href="{escape_html(src)}">[image: {alt}]</a>'
+    return f"[image: {alt}]"
+
+
+def _parser() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+    md.core.ruler.at("inline", _guarded_inline)
+    md.add_render_rule("image", _render_image)
+    return md
+
+
+_MD = _parser()
+
+_MD_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div", "dl", "dt",
+    "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "ins", "kbd", "li", "mark", "ol",
+    "p", "pre", "q", "s", "samp", "small", "span", "strike", "strong", "sub", "summary",
+    "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "tt", "u", "ul", "var",
+}  # fmt: skip
+_MD_ATTRS: dict[str, set[str]] = {
+    "a": {"href", "title"},
+    "abbr": {"title"},
+    "code": {"class"},
+    "ol": {"start"},
+    "td": {"style", "colspan", "rowspan", "align"},
+    "th": {"style", "colspan", "rowspan", "align"},
+}
+_DROP_WITH_CONTENT = {"script", "style", "iframe", "object", "embed", "template", "noscript"}
+
+_md_cleaner = nh3.Cleaner(
+    tags=_MD_TAGS,
+    clean_content_tags=_DROP_WITH_CONTENT,
+    attributes=_MD_ATTRS,
+    url_schemes=_URL_SCHEMES,
+    link_rel="noopener noreferrer nofollow",
+    set_tag_attribute_values={"a": {"target": "_blank"}},
+    filter_style_properties={"text-align"},
+)
+_inline_cleaner = nh3.Cleaner(
+    tags={"a", "code", "em", "strong", "s", "del", "br"},
+    clean_content_tags=_DROP_WITH_CONTENT,
+    attributes={"a": {"href", "title"}},
+    url_schemes=_URL_SCHEMES,
+    link_rel="noopener noreferrer nofollow",
+    set_tag_attribute_values={"a": {"target": "_blank"}},
+)
+
+
+def markdown_html(text: str) -> str:
+    """Model markdown → sanitized HTML (CommonMark + tables + strikethrough).
+
+    Allowed: ordinary formatting, headings, lists, quotes, tables, code, and
+    links with http/https/mailto (opened in a new tab, ``rel=noopener``).
+    Shown as text: any raw HTML.  Removed: every ``<img>`` (markdown images
+    become links), event handlers, other URL schemes.
+    """
+    return str(_md_cleaner.clean(_MD.render(text)))
+
+
+def inline_markdown_html(text: str) -> str:
+    """One line of model markdown (an approval's reason) → sanitized inline HTML."""
+    return str(_inline_cleaner.clean(_MD.renderInline(text.replace("\n", " "))))
+
+
+def split_finished_blocks(text: str) -> tuple[list[str], int]:
+    """For text still streaming: the HTML of each top-level markdown block that
+    is surely finished, and the offset in ``text`` where the unfinished rest begins.
+
+    A block is finished once another top-level block has started after it
+    (the last one may still grow: a list item, a fence, a paragraph that
+    becomes a setext heading).  Rendering block by block gives the same HTML
+    as rendering the whole text, except for reference-style links defined
+    in a later block.
+    """
+    tokens = _MD.parse(text)
+    starts = [t.map[0] for t in tokens if t.level == 0 and t.nesting >= 0 and t.map]
+    if len(starts) < 2:
+        return [], 0
+    segments: list[str] = []
+    index = 0
+    for block_start in starts[1:]:
+        begin = index
+        while index < len(tokens) and not (
+            tokens[index].level == 0
+            and tokens[index].nesting >= 0
+            and tokens[index].map
+            and tokens[index].map[0] >= block_start  # type: ignore[index]
+        ):
+            index += 1
+        rendered = _MD.renderer.render(tokens[begin:index], _MD.options, {})
+        segments.append(str(_md_cleaner.clean(rendered)))
+    offset = 0
+    lines = text.split("\n")
+    for line in lines[: starts[-1]]:
+        offset += len(line) + 1
+    return segments, offset
+
+
+_code_cleaner = nh3.Cleaner(tags={"span"}, attributes={"span": {"class"}}, url_schemes=set())
+#: Code longer than this is shown plain (highlighting is for reading a few lines).
+MAX_HIGHLIGHT_CHARS = 20_000
+
+
+def highlight_python(code: str) -> str:
+    """Python code → HTML with token classes (``cxn-hl-k`` ...), sanitized; plain when long."""
+    if len(code) > MAX_HIGHLIGHT_CHARS:
+        return escape_html(code)
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import PythonLexer
+
+    formatter = HtmlFormatter(nowrap=True, classprefix="cxn-hl-")
+    return str(_code_cleaner.clean(highlight(code, PythonLexer(), formatter)))
+
+
+# --------------------------------------------------------------------------- markdown out
+
+
+_LT = "\ue000"  # stands for "<" while mdformat escapes the rest of a text
+
+
+def _text(node: RenderTreeNode, context: RenderContext) -> str:
+    # Every "<" of model text becomes "&lt;": mdformat escapes only the ones CommonMark
+    # would read as markup, and as "\<", which other renderers do not all honour.
+    token = node.token
+    assert token is not None
+    original = token.content
+    token.content = original.replace("<", _LT)
+    try:
+        return DEFAULT_RENDERERS["text"](node, context).replace(_LT, "&lt;")
+    finally:
+        token.content = original
+
+
+def _list_item(node: RenderTreeNode, context: RenderContext) -> str:
+    # as mdformat's, but a list's tightness is worked out once, not once per item
+    tight: dict[int, bool] = context.env.setdefault("cxn_tight_lists", {})
+    parent = node.parent
+    assert parent is not None
+    if id(parent) not in tight:
+        tight[id(parent)] = all(
+            grandchild.hidden
+            for child in parent.children
+            for grandchild in child.children
+            if grandchild.type == "paragraph"
+        )
+    separator = "\n" if tight[id(parent)] else "\n\n"
+    text = separator.join(out for out in (child.render(context) for child in node.children) if out)
+    return text if text.strip() else ""
+
+
+def _link(node: RenderTreeNode, context: RenderContext) -> str:
+    label = "".join(child.render(context) for child in node.children)
+    href = str(node.attrs.get("href", ""))
+    if not _LINK_RE.match(href):
+        return label
+    return f"[{label}](<{href.replace('<', '%3C').replace('>', '%3E')}>)"
+
+
+def _image(node: RenderTreeNode, context: RenderContext) -> str:
+    alt = "".join(child.render(context) for child in node.children) or "image"
+    src = str(node.attrs.get("src", ""))
+    if not src.startswith(("https://", "http://")):
+        return f"\\[image: {alt}\\]"
+    return f"[\\[image: {alt}\\]](<{src.replace('<', '%3C').replace('>', '%3E')}>)"
+
+
+def _strikethrough(node: RenderTreeNode, context: RenderContext) -> str:
+    return "~~" + "".join(child.render(context) for child in node.children) + "~~"
+
+
+class _SafeMarkdownPlugin:
+    """mdformat renderers that keep model HTML, images and odd links inert."""
+
+    RENDERERS: Mapping[str, Callable[[RenderTreeNode, RenderContext], str]] = {
+        "text": _text,
+        "link": _link,
+        "image": _image,
+        "s": _strikethrough,
+        "list_item": _list_item,
+    }
+    POSTPROCESSORS: Mapping[str, Any] = {}
+
+    @staticmethod
+    def update_mdit(mdit: MarkdownIt) -> None:
+        pass
+
+
+_MDFORMAT_OPTIONS: MutableMapping[str, Any] = {
+    **_MD.options,
+    "parser_extension": [mdformat.plugins.PARSER_EXTENSIONS["tables"], _SafeMarkdownPlugin],
+    "mdformat": {"number": True},
+}
+
+
+def safe_markdown(text: str) -> str:
+    """Model markdown → equivalent markdown that no renderer can turn into live HTML."""
+    if not text.strip():
+        return ""
+    return MDRenderer().render(_MD.parse(text), _MDFORMAT_OPTIONS, {}).strip()
+
+
+_MD_INLINE_RE = re.compile(r"([\\`*_\[\]~|])")
+_MD_LINE_START_RE = re.compile(
+    r"^(\s*)(>|#{1,6}(?=\s|$)|[-+](?=\s|$)|\d{1,9}(?=[.)](?:\s|$))|[-=](?=[-=\s]*$))"
+)
+
+
+def md_text(text: str) -> str:
+    """Plain text as inert markdown: shown exactly, never markup (one line)."""
+    text = " ".join(text.split("\n"))
+    text = text.replace("&", "&amp;").replace("<", "&lt;")
+    text = _MD_INLINE_RE.sub(r"\\\1", text)
+    return _MD_LINE_START_RE.sub(_escape_line_start, text)
+
+
+def _escape_line_start(match: re.Match[str]) -> str:
+    indent, marker = match.group(1), match.group(2)
+    if marker[0].isdigit():  # "1." / "1)": escape the delimiter after the digits
+        return indent + marker + "\\"
+    return indent + "\\" + marker
+
+
+def _longest_run(text: str, char: str) -> int:
+    longest = run = 0
+    for c in text:
+        run = run + 1 if c == char else 0
+        longest = max(longest, run)
+    return longest
+
+
+def md_code(text: str) -> str:
+    """Text as an inline code span (one line), whatever backticks it holds."""
+    text = " ".join(text.split("\n"))
+    ticks = "`" * (_longest_run(text, "`") + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+_INFO_RE = re.compile(r"[^A-Za-z0-9_+\-.]")
+
+
+def md_fence(text: str, info: str = "") -> str:
+    """Text as a fenced code block, shown verbatim whatever it holds."""
+    fence = "`" * max(3, _longest_run(text, "`") + 1)
+    body = text if text.endswith("\n") or not text else text + "\n"
+    return f"{fence}{_INFO_RE.sub('', info)}\n{body}{fence}"
+
+
+# --------------------------------------------------------------------------- static HTML
+
+_STATIC_STYLE_PROPS = {
+    "background", "border", "border-bottom", "border-left", "border-radius", "color", "cursor",
+    "display", "font-family", "font-size", "font-weight", "line-height", "margin", "max-height",
+    "opacity", "overflow", "overflow-x", "padding", "text-align", "text-decoration",
+    "white-space", "word-break", "border-collapse", "list-style", "padding-left",
+}  # fmt: skip
+_static_cleaner = nh3.Cleaner(
+    tags=_MD_TAGS | {"details", "summary"},
+    clean_content_tags=_DROP_WITH_CONTENT,
+    attributes={**_MD_ATTRS, "*": {"style", "title"}},
+    url_schemes=_URL_SCHEMES,
+    link_rel="noopener noreferrer nofollow",
+    set_tag_attribute_values={"a": {"target": "_blank"}},
+    filter_style_properties=_STATIC_STYLE_PROPS,
+)
+
+
+def clean_static_html(fragment: str) -> str:
+    """The whole static card, sanitized: inline styles allowed, nothing active."""
+    return str(_static_cleaner.clean(fragment))

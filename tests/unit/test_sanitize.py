@@ -1,0 +1,216 @@
+"""Untrusted text to markup: HTML stays text, nothing runs, cost stays linear (adversarial)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from markdown_it import MarkdownIt
+
+from codex_notebook.notebook import sanitize
+from codex_notebook.notebook.sanitize import (
+    MAX_INLINE_CHARS,
+    inline_markdown_html,
+    markdown_html,
+    md_code,
+    md_fence,
+    md_text,
+    safe_markdown,
+    split_finished_blocks,
+)
+from tests.html_checks import assert_inert
+
+_GUARDED = sanitize._MD  # our own parser: linear on hostile input
+#: A renderer that allows HTML in markdown: what safe_markdown must survive.
+_PERMISSIVE = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+ATTACKS = [
+    "<img src=x onerror=alert(1)>",
+    "<script>window.__pwned=1</script>",
+    "<a href='javascript:alert(2)'>y</a>",
+    '<p onclick="alert(1)" style="color:red">x</p><iframe src="x"></iframe>',
+    "[x](javascript:alert(1))",
+    "![i](javascript:alert(1))",
+    "<svg><script>alert(1)</script></svg>",
+    "- item\n  ```\n  <img src=x onerror=alert(1)>\n  ```\n- <img src=x onerror=alert(1)>",
+    "1. a\n   > <img src=x onerror=alert(1)>",
+    r"\`<img src=x onerror=alert(1)>\`",
+    "``` <img src=x onerror=alert(1)>\n```",
+    "| a |\n|---|\n| <img src=x onerror=alert(1)> |",
+    "<!-- --><img src=x onerror=alert(1)>",
+    "&lt;img src=x onerror=alert(1)&gt;",
+    "<https://ok.example/x> <javascript:alert(1)>",
+    "<div\nonmouseover=alert(1)>text</div>",
+]
+
+
+def _html_tokens(markdown: str) -> list[str]:
+    tokens = _PERMISSIVE.parse(markdown)
+    found = []
+    for token in tokens:
+        for t in [token, *(token.children or [])]:
+            if t.type in ("html_inline", "html_block", "image"):
+                found.append(t.content or t.type)
+    return found
+
+
+# --------------------------------------------------------------------------- markdown → HTML
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_model_markdown_never_becomes_live_html(attack: str) -> None:
+    assert_inert(markdown_html(attack))
+
+
+def test_raw_html_is_shown_as_text() -> None:
+    html = markdown_html("hi <script>window.__pwned=1</script> there")
+    assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in html
+
+
+def test_markdown_image_becomes_a_link_and_is_never_loaded() -> None:
+    html = markdown_html("![chart](https://example.com/c.png)")
+    assert "<img" not in html
+    assert 'href="https://example.com/c.png"' in html
+    assert "[image: chart]" in html
+
+
+def test_https_links_open_in_a_new_tab_without_opener() -> None:
+    html = markdown_html("[docs](https://example.com)")
+    assert 'href="https://example.com"' in html
+    assert 'target="_blank"' in html and "noopener" in html
+
+
+def test_tables_code_and_strikethrough_render() -> None:
+    html = markdown_html(
+        "| a | b |\n|:-|-:|\n| 1 | 2 |\n\n```python\nif a < b: pass\n```\n\n~~gone~~"
+    )
+    assert "<table>" in html and "text-align:right" in html
+    assert '<code class="language-python">if a &lt; b: pass' in html
+    assert "<s>gone</s>" in html
+
+
+def test_inline_markdown_keeps_code_and_drops_blocks() -> None:
+    assert inline_markdown_html("run `ls` *now* <b>x</b>") == (
+        "run <code>ls</code> <em>now</em> &lt;b&gt;x&lt;/b&gt;"
+    )
+
+
+# --------------------------------------------------------------------------- markdown → markdown
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_safe_markdown_is_inert_under_a_renderer_that_allows_html(attack: str) -> None:
+    assert _html_tokens(safe_markdown(attack)) == []
+
+
+def test_safe_markdown_keeps_code_verbatim() -> None:
+    text = "Use `List<int>` here <img src=x onerror=alert(1)>\n\n```\n<b>kept</b>\n```"
+    markdown = safe_markdown(text)
+    assert "`List<int>`" in markdown
+    assert "&lt;img src=x" in markdown
+    assert "\n<b>kept</b>\n" in markdown
+
+
+def test_safe_markdown_means_what_the_model_wrote() -> None:
+    text = (
+        "# Title\n\nSome *emphasis*, `code`, [a link](https://e.com) and ~~gone~~.\n\n"
+        "- one\n- two\n  1. nested\n\n> quoted\n\n| a | b |\n|---|--:|\n| 1 | 2 |\n\n"
+        "```py\nprint('<x>')\n```\n"
+    )
+    assert markdown_html(safe_markdown(text)) == markdown_html(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab <>/&`*_[]()!#->|~\\\n=:.1\"'", max_size=80))
+def test_safe_markdown_is_inert_for_any_text(text: str) -> None:
+    assert _html_tokens(safe_markdown(text)) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Stopped from the notebook.", "Stopped from the notebook."),
+        ("# not a heading", r"\# not a heading"),
+        ("1. not a list", r"1\. not a list"),
+        ("<img onerror=x> & co", "&lt;img onerror=x> &amp; co"),
+        ("a*b*_c_`d`[e](f)|~", r"a\*b\*\_c\_\`d\`\[e\](f)\|\~"),
+    ],
+)
+def test_plain_text_in_markdown_is_shown_exactly(text: str, expected: str) -> None:
+    assert md_text(text) == expected
+    assert _html_tokens(md_text(text)) == []
+
+
+def test_code_spans_and_fences_outgrow_the_backticks_they_hold() -> None:
+    assert md_code("a ``b`` c") == "```a ``b`` c```"
+    assert md_code("`x`") == "`` `x` ``"
+    fenced = md_fence("```\n<img onerror=x>\n```", "py<script>")
+    assert fenced.startswith("````pyscript\n") and fenced.endswith("\n````")
+    assert _html_tokens(fenced) == []
+
+
+# --------------------------------------------------------------------------- streaming segments
+
+
+def test_only_blocks_followed_by_another_are_finished() -> None:
+    assert split_finished_blocks("para one") == ([], 0)
+    segments, offset = split_finished_blocks("para one\n\n- a\n- b\n\nrest")
+    assert segments == ["<p>para one</p>\n", "<ul>\n<li>a</li>\n<li>b</li>\n</ul>\n"]
+    assert offset == len("para one\n\n- a\n- b\n\n")
+
+
+def test_an_open_fence_is_never_finished() -> None:
+    segments, offset = split_finished_blocks("intro\n\n```py\nx = 1\n\ny = 2\n")
+    assert segments == ["<p>intro</p>\n"]
+    assert offset == len("intro\n\n")
+
+
+def test_a_paragraph_that_may_become_a_heading_is_not_finished() -> None:
+    assert split_finished_blocks("Title\n") == ([], 0)
+    assert split_finished_blocks("Title\n===\n\nnext")[0] == ["<h1>Title</h1>\n"]
+
+
+# --------------------------------------------------------------------------- hostile input
+
+
+HOSTILE = {
+    "backticks": "`" * 1_000_000,
+    "backtick runs": "".join("`" * i + " " for i in range(1, 1400)),
+    "less-than": "<" * 1_000_000,
+    "tags": "<a " * 330_000,
+    "brackets": "[" * 1_000_000,
+    "emphasis": "*a " * 330_000,
+    "nested lists": "".join("  " * (i % 200) + "- x\n" for i in range(60_000)),
+    "paragraphs of emphasis": ("*a " * 500 + "\n\n") * 650,
+    "fences in lists": "- a\n  ```\n  <img onerror=x>\n" * 40_000,
+}
+
+
+def _raw_angles_outside_code(markdown: str) -> int:
+    """``<`` that are not inside code or a link destination: where HTML could start.
+
+    (Parsing a megabyte of output with a permissive, unguarded parser is itself
+    quadratic, so the hostile cases use this linear check instead.)"""
+    inside = 0
+    for token in _GUARDED.parse(markdown):
+        for t in [token, *(token.children or [])]:
+            if t.type in ("fence", "code_block", "code_inline"):
+                inside += t.content.count("<")
+            elif t.type == "link_open":
+                inside += 2  # [label](<href>)
+    return markdown.count("<") - inside
+
+
+@pytest.mark.timeout(60)  # a quadratic renderer would take minutes here
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_a_megabyte_of_hostile_markdown_renders_safely(name: str) -> None:
+    text = HOSTILE[name]
+    assert_inert(markdown_html(text))
+    assert _raw_angles_outside_code(safe_markdown(text)) == 0
+    split_finished_blocks(text)
+
+
+def test_an_overlong_paragraph_is_shown_as_text() -> None:
+    text = "*a* " + "x" * MAX_INLINE_CHARS
+    assert "<em>" not in markdown_html(text)
+    assert "<em>" in markdown_html("*a* " + "x" * 100)

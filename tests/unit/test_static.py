@@ -1,0 +1,97 @@
+"""A turn's static renderings (HTML card, markdown, plain) from the block schema."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from codex_notebook.notebook.blocks import HeaderView
+from codex_notebook.notebook.static_html import render_html
+from codex_notebook.notebook.static_markdown import render_markdown, render_plain
+from codex_notebook.notebook.transcript import Transcript
+from tests.html_checks import assert_inert
+from tests.unit.test_sanitize import _html_tokens
+from tests.unit.transcript_helpers import HEADER, fold, message, note, replay
+
+
+def bundle(transcript: Transcript, header: HeaderView = HEADER) -> dict[str, str]:
+    views = transcript.views()
+    return {
+        "text/html": render_html(header, views),
+        "text/markdown": render_markdown(header, views),
+        "text/plain": render_plain(header, views, transcript.text),
+    }
+
+
+def test_every_format_has_the_answer_status_and_thread() -> None:
+    for mime in bundle(replay("tool_call")).values():
+        assert "analysis" in mime
+        assert "completed" in mime
+        assert "hello from the sandbox" in mime
+
+
+def test_static_html_uses_inline_styles_only() -> None:
+    html = bundle(replay("approval_accept"))["text/html"]
+    assert "<style" not in html
+    assert "class=" not in html
+    assert "style=" in html
+
+
+def test_static_html_keeps_model_html_inert() -> None:
+    text = "<img src=x onerror=alert(1)><script>x()</script>"
+    html = bundle(fold(message(text)))["text/html"]
+    assert_inert(html, our_styles=True)
+    assert "&lt;script&gt;x()&lt;/script&gt;" in html
+
+
+def test_command_output_stays_text() -> None:
+    transcript = fold(note("item/commandExecution/outputDelta", itemId="c1", delta="<b>x</b>\n"))
+    html = bundle(transcript, replace(HEADER, status="running"))["text/html"]
+    assert "&lt;b&gt;x&lt;/b&gt;" in html
+
+
+def test_static_markdown_fences_commands_with_their_meta() -> None:
+    markdown = bundle(replay("tool_call"))["text/markdown"]
+    assert "```console\n$ echo hello from the sandbox\nhello from the sandbox\n```" in markdown
+    assert "*exit 0" in markdown
+
+
+def test_static_markdown_puts_diffs_in_diff_fences() -> None:
+    diff = "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b"
+    markdown = bundle(fold(note("turn/diff/updated", diff=diff)))["text/markdown"]
+    assert f"```diff\n{diff}\n```" in markdown
+
+
+def test_static_markdown_quotes_errors_and_approvals() -> None:
+    failed = replace(HEADER, status="failed")
+    markdown = bundle(replay("model_failure"), failed)["text/markdown"]
+    assert re.search(r"^> \*\*Error:\*\* ", markdown, re.MULTILINE)
+    markdown = bundle(replay("approval_accept"))["text/markdown"]
+    assert "> **⚠ Run this command?**" in markdown
+    assert "Decision: **Approved**" in markdown
+
+
+def test_every_model_controlled_string_in_markdown_is_inert() -> None:
+    attack = "<img src=x onerror=alert(1)>"
+    transcript = fold(
+        note("turn/plan/updated", explanation=attack, plan=[{"step": attack, "status": "pending"}]),
+        note("item/completed", item={"type": "webSearch", "id": "w1", "query": attack}),
+        note("error", error={"message": attack}),
+        note("warning", message=attack),
+        message(f"- item\n  ```\n  x\n  ```\n- {attack}"),
+    )
+    header = replace(HEADER, thread=attack, detail=attack, notice=attack, model=attack)
+    markdown = bundle(transcript, header)["text/markdown"]
+    assert _html_tokens(markdown) == []
+    assert_inert(bundle(transcript, header)["text/html"], our_styles=True)
+
+
+def test_static_header_shows_the_badge_and_the_notice() -> None:
+    header = replace(HEADER, badge="demo model", notice="no sandbox")
+    rendered = bundle(Transcript(), header)
+    assert "demo model" in rendered["text/html"] and "no sandbox" in rendered["text/html"]
+    assert "demo model" in rendered["text/markdown"]
+
+
+def test_the_header_duration_uses_the_one_format() -> None:
+    assert "2.5 s" in bundle(Transcript())["text/markdown"]
