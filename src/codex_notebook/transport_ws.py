@@ -630,7 +630,8 @@ class WebSocketTransport:
                     ):
                         ping, ping_sent = os.urandom(4), now
                         with self._proto_lock:
-                            protocol.send_ping(ping)
+                            if protocol.state is State.OPEN:  # close() may have begun meanwhile
+                                protocol.send_ping(ping)
                         want_writable = self._queue_write(sock)
                     continue
                 try:
