@@ -15,6 +15,7 @@ SCRIPTS = [
     "kernel_responsiveness.py",
     "load.py",
     "soak.py",
+    "remote_transport.py",
 ]
 
 

@@ -43,10 +43,11 @@ from .errors import (
     TransportClosedError,
 )
 from .messages import ServerRequest
+from .remote import check_initialize, make_transport, server_url
 from .results import TurnResult, fold_result
 from .router import RequestHandler, Router, TurnCursor, TurnLog
 from .tools import ToolRegistry, Toolset
-from .transport import SubprocessTransport, Transport
+from .transport import Transport
 
 __all__ = [
     "ClientCore",
@@ -92,12 +93,22 @@ class ClientCore:
         approval_handler: RequestHandler | None = None,
         transport: Transport | None = None,
         experimental_api: bool = False,
+        url: str | None = None,
+        token: str | None = None,
+        token_file: str | os.PathLike[str] | None = None,
         client_name: str = CLIENT_NAME,
         opt_out_notifications: Sequence[str] = (),
         start_hint: str = "",
     ) -> None:
-        self.transport: Transport = transport or SubprocessTransport(
-            codex_bin, config=config, env=env, codex_home=codex_home, cwd=cwd
+        self.transport: Transport = transport or make_transport(
+            codex_bin=codex_bin,
+            url=url,
+            token=token,
+            token_file=token_file,
+            codex_home=codex_home,
+            cwd=cwd,
+            env=env,
+            config=config,
         )
         self.router = Router(self._send, default_handler=approval_handler or decline_all)
         self.state = ClientState.UNSTARTED
@@ -143,7 +154,7 @@ class ClientCore:
             },
             "capabilities": capabilities or None,
         }
-        return self.router.start_request("initialize", params)
+        return check_initialize(self.transport, self.router.start_request("initialize", params))
 
     def finish_initialize(self, result: Any) -> None:
         if not isinstance(result, dict):
@@ -152,6 +163,8 @@ class ClientCore:
         self.router.notify("initialized")
 
     def startup_error(self, exc: BaseException) -> StartupError:
+        if isinstance(exc, StartupError):  # already says what failed (e.g. a remote's token)
+            return exc
         tail = self.transport.stderr_tail()
         returncode = exc.returncode if isinstance(exc, TransportClosedError) else None
         reason = exc.reason if isinstance(exc, TransportClosedError) else str(exc)
@@ -381,6 +394,11 @@ class ClientFace:
     def pid(self) -> int | None:
         """The app-server's process id (None for non-process transports)."""
         return getattr(self._core.transport, "pid", None)
+
+    @property
+    def server_url(self) -> str | None:
+        """Where turns run: the remote app-server's URL (``Codex(url=...)``), else None."""
+        return server_url(self._core.transport)
 
     def stderr_tail(self) -> str:
         """The last lines the server wrote to stderr, secrets redacted."""

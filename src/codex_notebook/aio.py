@@ -64,7 +64,8 @@ class AsyncCodex(ClientFace):
 
     ``async with AsyncCodex() as codex:`` or ``codex = await AsyncCodex().start()``.
     Handlers (approval, tools) may be coroutine functions: they are awaited on
-    the loop that started the client.
+    the loop that started the client.  ``url=`` / ``token=`` / ``token_file=``:
+    a running server, as for ``Codex``.
     """
 
     def __init__(
@@ -77,6 +78,9 @@ class AsyncCodex(ClientFace):
         approval_handler: RequestHandler | None = None,
         *,
         experimental_api: bool = False,
+        url: str | None = None,
+        token: str | None = None,
+        token_file: str | os.PathLike[str] | None = None,
         transport: Transport | None = None,
         startup_timeout: float = STARTUP_TIMEOUT_S,
         request_timeout: float | None = REQUEST_TIMEOUT_S,
@@ -91,6 +95,9 @@ class AsyncCodex(ClientFace):
                 approval_handler=approval_handler,
                 transport=transport,
                 experimental_api=experimental_api,
+                url=url,
+                token=token,
+                token_file=token_file,
                 start_hint=_START_HINT,
             )
         )

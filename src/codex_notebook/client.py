@@ -55,6 +55,9 @@ class Codex(ClientFace):
     result, None for the safe refusal (decline), or :data:`~codex_notebook.DEFER`
     to answer later with ``request.respond(...)`` — do that, rather than block,
     when a person has to decide.
+
+    ``url="ws://HOST:PORT"`` (with ``token=`` or ``token_file=``) connects to a
+    running ``codex app-server --listen`` instead of spawning one (docs/remote.md).
     """
 
     def __init__(
@@ -67,6 +70,9 @@ class Codex(ClientFace):
         approval_handler: RequestHandler | None = None,
         *,
         experimental_api: bool = False,
+        url: str | None = None,
+        token: str | None = None,
+        token_file: str | os.PathLike[str] | None = None,
         transport: Transport | None = None,
         startup_timeout: float = STARTUP_TIMEOUT_S,
         request_timeout: float | None = REQUEST_TIMEOUT_S,
@@ -81,6 +87,9 @@ class Codex(ClientFace):
                 approval_handler=approval_handler,
                 transport=transport,
                 experimental_api=experimental_api,
+                url=url,
+                token=token,
+                token_file=token_file,
             )
         )
         self.request_timeout = request_timeout

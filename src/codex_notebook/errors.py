@@ -13,16 +13,20 @@ import re
 from typing import Any
 
 __all__ = [
+    "AuthenticationError",
     "BinaryNotFoundError",
     "CodexError",
     "CodexRpcError",
     "CodexTimeoutError",
+    "ConnectionLostError",
+    "IncompatibleServerError",
     "InvalidArgumentError",
     "InvalidParamsError",
     "InvalidRequestError",
     "MethodNotFoundError",
     "OutputParseError",
     "ProtocolError",
+    "RemoteConnectError",
     "ServerOverloadedError",
     "StartupError",
     "TransportClosedError",
@@ -72,6 +76,66 @@ class InvalidArgumentError(CodexError, ValueError, TypeError):
     offending field and what would be accepted.  Also a ``ValueError`` and a
     ``TypeError``, so code written against the built-in exceptions keeps working.
     """
+
+
+# -- a remote app-server (``Codex(url=...)``) ---------------------------------------------
+
+
+class RemoteConnectError(StartupError):
+    """No session with the remote app-server at ``url``: unreachable, or the handshake failed.
+
+    ``url`` never carries credentials.  Raised by ``Codex(url=...)`` (and
+    ``AsyncCodex.start()``); nothing was sent to the server's agent.
+    """
+
+    def __init__(self, message: str, *, url: str) -> None:
+        self.url = url
+        super().__init__(message)
+
+
+class AuthenticationError(RemoteConnectError):
+    """The remote app-server refused the connection's token (HTTP 401 or 403).
+
+    The token was missing, wrong, or (for signed tokens) expired.  ``status``
+    is the HTTP status code.
+    """
+
+    def __init__(self, message: str, *, url: str, status: int) -> None:
+        self.status = status
+        super().__init__(message, url=url)
+
+
+class IncompatibleServerError(RemoteConnectError):
+    """The endpoint answered, but not as a codex app-server of this protocol generation.
+
+    For example an HTTP page instead of a WebSocket, a WebSocket server that
+    never answers or does not speak JSON-RPC, or a server that refuses our
+    ``initialize``.
+    """
+
+
+class ConnectionLostError(TransportClosedError):
+    """An established connection to a remote app-server ended.
+
+    The server closed it, the network dropped it, or the server stopped
+    answering pings.  Every waiter fails with it at once.  It is never retried
+    automatically (a retried ``turn/start`` could start a turn twice): connect
+    again and continue with ``thread_resume``.  ``close_code`` /
+    ``close_reason`` are the WebSocket close frame's, when one arrived.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str,
+        close_code: int | None = None,
+        close_reason: str = "",
+    ) -> None:
+        self.url = url
+        self.close_code = close_code
+        self.close_reason = close_reason
+        super().__init__(message)
 
 
 class ProtocolError(CodexError):

@@ -58,10 +58,11 @@ def test_notification_has_the_documented_attributes() -> None:
 def test_importing_the_package_does_not_load_the_generated_models_or_ipython() -> None:
     code = (
         "import sys, codex_notebook; "
-        "print('codex_notebook.protocol._generated' in sys.modules, 'IPython' in sys.modules)"
+        "print('codex_notebook.protocol._generated' in sys.modules, 'IPython' in sys.modules, "
+        "'websockets' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "False"]
+    assert out.stdout.split() == ["False", "False", "False"]
 
 
 FACES = [
