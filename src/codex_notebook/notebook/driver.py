@@ -124,7 +124,11 @@ class _Driver:
             thread.id,
             handle.id,
             str(thread.info.get("model") or "") or None,
-            {"backend": session.server.backend_name, "server_version": client.server_version},
+            {
+                "backend": session.server.backend_name,
+                "server": client.server_url,
+                "server_version": client.server_version,
+            },
         )
         return handle
 

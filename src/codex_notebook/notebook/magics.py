@@ -17,9 +17,9 @@ from IPython.display import display
 from IPython.utils.text import DollarFormatter
 from pydantic import BaseModel
 
-from ..errors import InvalidArgumentError
+from ..errors import CodexError, InvalidArgumentError
 from ..policies import check_approval, check_sandbox
-from .backends import BACKENDS
+from .backends import BACKENDS, RemoteTarget
 from .cells import CellTracker
 from .session import NotebookSession, NotebookTurn
 from .text import format_tokens
@@ -35,6 +35,7 @@ SUBCOMMANDS = (
     "config",
     "restart",
     "backend",
+    "connect",
     "log",
 )
 #: How long ``%codex interrupt`` waits for the stopped turns to finish.
@@ -70,7 +71,8 @@ class CodexMagics(Magics):
         """%%codex [options] + prompt: run a Codex turn.  %codex SUBCOMMAND: manage turns.
 
         Subcommands: status | wait [NAME|all] [--timeout S] | interrupt [NAME|all] |
-        threads | new [NAME] | config [key=value ...] | restart | backend [demo|codex] | log
+        threads | new [NAME] | config [key=value ...] | restart | backend [demo|codex|remote] |
+        connect URL [--token-file F] | log
         """
         if cell is None:
             return self._line(line)
@@ -202,7 +204,7 @@ class CodexMagics(Magics):
         ]
         version = session.server_version
         caption = (
-            f"backend: {session.backend_name}"
+            f"backend: {session.backend_name} · {session.server.where}"
             + (f" · codex {version}" if version else "")
             + f" · {len(session.running())} running"
         )
@@ -307,15 +309,49 @@ class CodexMagics(Magics):
 
     def _cmd_backend(self, rest: Sequence[str]) -> None:
         if not rest:
-            print(f"backend: {self.session.backend_name}")
+            print(f"backend: {self.session.backend_name} · {self.session.server.where}")
             notice = self.session.server.notice
             if notice:
                 print(notice)
             return
         if rest[0] not in BACKENDS:
             raise UsageError(f"%codex backend: use one of {', '.join(BACKENDS)}, not {rest[0]!r}")
-        self.session.restart(backend=rest[0])
+        try:
+            self.session.restart(backend=rest[0])
+        except ValueError as exc:
+            raise UsageError(f"%codex backend: {exc}") from None
         print(f"backend: {self.session.backend_name} (the next %%codex cell uses it)")
+
+    def _cmd_connect(self, rest: Sequence[str]) -> None:
+        """``%codex connect URL [--token-file F]``: run turns on a running app-server."""
+        words = list(rest)
+        token_file = None
+        if "--token-file" in words:
+            i = words.index("--token-file")
+            if i + 1 >= len(words):
+                raise UsageError("%codex connect: --token-file needs a file name")
+            token_file = str(Path(words[i + 1]).expanduser().resolve())
+            del words[i : i + 2]
+        if len(words) != 1:
+            raise UsageError(
+                "usage: %codex connect ws://HOST:PORT [--token-file FILE] (the token can also "
+                "come from $CODEX_APP_SERVER_TOKEN or $CODEX_APP_SERVER_TOKEN_FILE; never put it "
+                "in the notebook)"
+            )
+        if token_file is not None and not Path(token_file).is_file():
+            raise UsageError(f"%codex connect: no token file at {token_file}")
+        try:
+            target = RemoteTarget.parse(words[0], token_file)
+        except InvalidArgumentError as exc:
+            raise UsageError(f"%codex connect: {exc}") from None
+        self.session.restart(backend="remote", remote=target)
+        try:
+            client = self.session.server.client()
+        except CodexError as exc:  # a refused token, no server there: say it now
+            print(f"Could not connect to {target.url}: {exc}", file=sys.stderr)
+            print("Fix it and run %codex connect again (or %codex backend demo).", file=sys.stderr)
+            return
+        print(f"connected: turns now run on {target.url} (codex {client.server_version})")
 
     def _cmd_log(self, rest: Sequence[str]) -> None:
         print(self.session.log_text())

@@ -23,7 +23,7 @@ from pathlib import Path
 from ..client import Codex
 from ..errors import TransportClosedError
 from ..transport import SubprocessTransport
-from .backends import BackendRuntime, choose_backend, store_key
+from .backends import BackendRuntime, RemoteTarget, choose_backend, remote_from_env, store_key
 from .logs import LogLine, classify_notification
 
 __all__ = ["AGENT_NICENESS", "ServerRuntime"]
@@ -55,7 +55,8 @@ class ServerRuntime:
         self._factory = client_factory or self._spawn
         self._lock = threading.Lock()
         self._start_lock = threading.Lock()
-        self._backend_name = choose_backend(backend)
+        self._remote = remote_from_env()  # %codex connect replaces it
+        self._backend_name = choose_backend(backend, remote=self._remote)
         self._generation = 0
         self._client: Codex | None = None
         self._backend: BackendRuntime | None = None
@@ -70,9 +71,15 @@ class ServerRuntime:
 
     @property
     def store(self) -> str:
-        """Which conversation store thread ids belong to."""
+        """Which conversation store thread ids belong to (a remote server is one)."""
         with self._lock:
-            return store_key(self._backend_name, self.state_dir)
+            return store_key(self._backend_name, self.state_dir, self._remote)
+
+    @property
+    def remote(self) -> RemoteTarget | None:
+        """The server turns run on when the backend is remote."""
+        with self._lock:
+            return self._remote if self._backend_name == "remote" else None
 
     def current(self) -> Codex | None:
         """The running client, if any (never starts one)."""
@@ -93,15 +100,35 @@ class ServerRuntime:
 
     @property
     def default_cwd(self) -> str | None:
-        """Where the backend wants the agent to work (the demo's scratch workspace)."""
+        """Where the backend wants the agent to work: the demo's scratch workspace; for a
+        remote server, its own default (our paths mean nothing there); else None."""
         with self._lock:
             backend = self._backend
         cwd = backend.client_kwargs.get("cwd") if backend is not None else None
         return str(cwd) if cwd else None
 
     @property
+    def local(self) -> bool:
+        """Whether turns run in a server this kernel started (not a remote one)."""
+        return self.backend_name != "remote"
+
+    @property
     def badge(self) -> str:
+        """Where turns run, for the widget's header (never a credential)."""
+        remote = self.remote
+        if remote is not None:
+            return f"remote · {remote.url}"
         return "demo model" if self.backend_name == "demo" else ""
+
+    @property
+    def where(self) -> str:
+        """For ``%codex status``: the server's URL, or the local process."""
+        remote = self.remote
+        if remote is not None:
+            return remote.url
+        client = self.current()
+        pid = client.pid if client is not None else None
+        return f"local app-server (pid {pid})" if pid else "local app-server (not started)"
 
     def stderr_tail(self) -> str:
         with self._lock:
@@ -129,7 +156,11 @@ class ServerRuntime:
                 dead.close()
             made_backend = backend is None
             if backend is None:
-                backend = BackendRuntime.start(name, self.state_dir, codex_bin=self.codex_bin)
+                with self._lock:
+                    remote = self._remote
+                backend = BackendRuntime.start(
+                    name, self.state_dir, codex_bin=self.codex_bin, remote=remote
+                )
                 if backend.notice:
                     self.log.append(backend.notice)
             try:
@@ -160,8 +191,10 @@ class ServerRuntime:
             raise TransportClosedError("the codex session was unloaded")
 
     def _spawn(self, backend: BackendRuntime) -> Codex:
+        if backend.remote is not None:
+            return Codex(**backend.client_kwargs, experimental_api=True)
         transport = SubprocessTransport(**backend.client_kwargs, nice=AGENT_NICENESS)
-        return Codex(transport=transport)
+        return Codex(transport=transport, experimental_api=True)
 
     def _drain_notifications(self, client: Codex) -> None:
         """Keep warnings for ``%codex log``; the global channel stays drained."""
@@ -171,14 +204,18 @@ class ServerRuntime:
 
     # -- the main thread
 
-    def restart(self, backend: str | None = None) -> None:
-        """Stop the server; the next turn starts a fresh one (maybe of another backend)."""
+    def restart(self, backend: str | None = None, *, remote: RemoteTarget | None = None) -> None:
+        """Stop (or disconnect from) the server; the next turn starts a fresh one — maybe of
+        another backend, or on the remote server ``remote``."""
         with self._lock:
+            target = remote or self._remote
+            name = choose_backend(backend, remote=target) if backend is not None else None
             self._generation += 1
             client, self._client = self._client, None
             old, self._backend = self._backend, None
-            if backend is not None:
-                self._backend_name = choose_backend(backend)
+            self._remote = target
+            if name is not None:
+                self._backend_name = name
         self._stop(client, old)
 
     def close(self) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TransportClosedError
+from .backends import RemoteTarget
 from .driver import start_driver
 from .logs import LogLine, format_log, parse_log
 from .registry import ThreadRegistry
@@ -174,7 +175,11 @@ class NotebookSession:
             "approval_policy": options.approval,
         }
 
-    def _default_cwd(self) -> str:
+    def _default_cwd(self) -> str | None:
+        """The backend's folder (the demo's workspace), else the notebook's, except on a
+        remote server, whose paths are its own: there the server decides."""
+        if not self.server.local:
+            return None
         return self.server.default_cwd or str(Path.cwd())
 
     def select(self, which: str | None) -> list[NotebookTurn]:
@@ -211,11 +216,12 @@ class NotebookSession:
 
     # -- lifecycle (main thread)
 
-    def restart(self, backend: str | None = None) -> None:
-        """Stop every turn and the server; the next cell starts afresh (maybe another backend)."""
+    def restart(self, backend: str | None = None, *, remote: RemoteTarget | None = None) -> None:
+        """Stop every turn and the server; the next cell starts afresh (maybe another backend,
+        maybe on the remote server ``remote``)."""
         before = self.server.store
         live = self._stop_turns()
-        self.server.restart(backend)
+        self.server.restart(backend, remote=remote)
         if self.server.store != before:
             self.registry.clear()
         self.wait(live, STOP_GRACE_S)
