@@ -371,8 +371,22 @@ def test_the_final_rendering_replaces_the_widget_and_can_be_resent(
     assert len(display.updates) == 1
     assert "text/html" in display.updates[0]
     assert "application/vnd.jupyter.widget-view+json" not in display.updates[0]
-    turn.republish()  # what %codex wait does, from the cell running now
+    turn.republish(7)  # what %codex wait does, from the cell running now
     assert display.updates == [display.updates[0]] * 2
+    turn.republish(8)  # once landed, never again
+    assert len(display.updates) == 2
+
+
+def test_a_rendering_published_while_its_own_cell_runs_is_not_resent(
+    make_session: SessionFactory,
+) -> None:
+    session = make_session()
+    session.current_cell = lambda: 3
+    display = _RecordingDisplay()
+    turn = session.submit("DELTAS:1", session.with_defaults(), cell=3, show=lambda turn: display)
+    turn.result(10)
+    turn.republish(4)
+    assert len(display.updates) == 1
 
 
 def test_structured_answers_render_as_json_code(session: NotebookSession) -> None:
@@ -414,11 +428,12 @@ def test_finished_turns_let_go_of_their_widget_and_events(session: NotebookSessi
 
     from codex_notebook.notebook.widget import TurnWidget
 
+    comms_before, widgets_before = len(open_comms), _live(TurnWidget)
     turns = [start(session, "DELTAS:300", thread=f"t{i % 3}") for i in range(12)]
     for turn in turns:
         assert turn.result(10).status == "completed"
     assert all(turn.view is None for turn in turns)
-    assert _live(TurnWidget) == 0
-    assert [w for w in open_comms.values() if isinstance(w, TurnWidget)] == []
+    assert _live(TurnWidget) == widgets_before
+    assert len(open_comms) == comms_before  # the widgets and their Layout children too
     assert _live(Notification) < 300  # not 12 × 300 deltas: only what a live turn would hold
     assert all(turn.text.startswith("d0 ") for turn in turns)

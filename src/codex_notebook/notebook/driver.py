@@ -181,7 +181,10 @@ class _Driver:
                 header = turn.header()
                 view.flush(header)
                 bundle = view.static_bundle(header)
-                _publish(turn, bundle)
+                try:
+                    turn.publish(bundle, session.current_cell())
+                except Exception:
+                    log.exception("codex_notebook: could not publish the final rendering")
                 view.close()
         except Exception:
             log.exception("codex_notebook: finishing turn [%s] failed", turn.number)
@@ -190,16 +193,6 @@ class _Driver:
             turn.slot.release(turn)
             turn.released(bundle)
             session.turn_done(turn)
-
-
-def _publish(turn: NotebookTurn, bundle: dict[str, str]) -> None:
-    """Replace the live widget by the static rendering, with provenance metadata."""
-    if turn.display is None:
-        return
-    try:
-        turn.display.update(bundle, raw=True, metadata=turn.provenance())
-    except Exception:
-        log.exception("codex_notebook: could not publish the final rendering")
 
 
 def _describe(turn: NotebookTurn) -> str:

@@ -28,8 +28,8 @@ def load(ipython: Any) -> None:
         name = ipython.user_ns.get("__session__") or os.environ.get("JPY_SESSION_NAME")
         return str(name) if name else None
 
-    session = NotebookSession(notebook=notebook)
     cells = CellTracker(ipython)
+    session = NotebookSession(notebook=notebook, current_cell=lambda: cells.current)
     _LOADED.append((session, cells))
     ipython.register_magics(CodexMagics(ipython, session, cells))
     atexit.register(session.close)

@@ -230,7 +230,7 @@ class CodexMagics(Magics):
             print("Stopped waiting; the turns keep running (%codex interrupt stops them).")
             return
         for turn in turns:
-            turn.republish()
+            turn.republish(self.cells.current)
         if not finished:
             pending = [t for t in turns if not t.done()]
             print(f"%codex wait: {len(pending)} turn(s) still running after {timeout} s")
@@ -242,7 +242,7 @@ class CodexMagics(Magics):
             turn.interrupt()
         if self.session.wait(turns, INTERRUPT_GRACE_S):  # they end within ~10 ms normally
             for turn in turns:
-                turn.republish()
+                turn.republish(self.cells.current)
         print(f"interrupted {len(turns)} turn(s)")
 
     def _cmd_threads(self, rest: Sequence[str]) -> None:

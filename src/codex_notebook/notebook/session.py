@@ -72,12 +72,14 @@ class NotebookSession:
         backend: str | None = None,
         codex_bin: str | None = None,
         notebook: Callable[[], str | None] | None = None,
+        current_cell: Callable[[], int | None] = lambda: None,
         waiter: Waiter | None = None,
     ) -> None:
         self.state_dir = state_dir or Path.cwd() / ".codex_notebook"
         self.defaults = TurnOptions()
         self.server = ServerRuntime(self.state_dir, backend, codex_bin=codex_bin)
         self._notebook = notebook or _notebook_from_env
+        self.current_cell = current_cell  # the numbered cell running now (main thread writes)
         self._waiter = waiter
         self.thread_map = ThreadMap(self.state_dir / "threads.json")
         self.registry = ThreadRegistry(self.thread_map, self.scope)

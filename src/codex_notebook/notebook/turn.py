@@ -137,6 +137,7 @@ class NotebookTurn:
         self._approvals: dict[Any, PendingApproval] = {}
         self._proposals: list[str] = []
         self._bundle: dict[str, str] | None = None
+        self._landed = False  # the final rendering surely reached the cell's output
         self.display: Any = None  # the DisplayHandle of the cell's output
         self.view: TurnView | None = None
         self.view = TurnView(
@@ -421,18 +422,32 @@ class NotebookTurn:
         self._inbox.clear()
         self._done.set()
 
-    def republish(self) -> None:
-        """Send the final rendering again, from the cell running now.
+    def publish(self, bundle: dict[str, str], running_cell: int | None) -> None:
+        """Driver thread: replace the live widget by the static rendering (by display id),
+        with provenance metadata.
 
-        An update sent from the driver thread belongs to whichever cell ran
-        last; headless runners (nbclient, nbconvert) drop it if that cell had
-        already finished.  ``%codex wait`` calls this so the rendering surely
-        lands in the saved notebook; replacing by display id is idempotent.
+        An update sent from a thread belongs to whichever cell runs (or ran
+        last); headless runners (nbclient, nbconvert) drop it if that cell has
+        finished.  It surely lands only while the turn's own cell still runs
+        (``--wait``); otherwise :meth:`republish` sends it again later.
         """
+        display = self.display
+        if display is None:
+            return
+        display.update(bundle, raw=True, metadata=self.provenance())
         with self._lock:
-            bundle, display = self._bundle, self.display
-        if bundle is not None and display is not None:
-            display.update(bundle, raw=True, metadata=self.provenance())
+            self._landed = running_cell is not None and running_cell == self.cell
+
+    def republish(self, running_cell: int | None) -> None:
+        """Main thread (``%codex wait``): send the final rendering again from the cell
+        running now, unless it already landed; replacing by display id is idempotent."""
+        with self._lock:
+            bundle, display, landed = self._bundle, self.display, self._landed
+        if bundle is None or display is None or landed:
+            return
+        display.update(bundle, raw=True, metadata=self.provenance())
+        with self._lock:
+            self._landed = running_cell is not None
 
     def header(self) -> HeaderView:
         """The widget's header line, from this turn's facts."""

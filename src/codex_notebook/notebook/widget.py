@@ -208,9 +208,12 @@ class TurnView:
             return sent
 
     def close(self) -> None:
-        """Close the widget's comm (the static rendering replaced it) and drop its handlers."""
+        """Close the widget's comm (the static rendering replaced it), drop its handlers, and
+        close the ``Layout`` widget every DOMWidget owns (ipywidgets leaves it open)."""
         self.widget.on_msg(self._on_custom_msg, remove=True)
+        layout = self.widget.layout
         self.widget.close()
+        layout.close()
 
     def _stream_messages(self) -> list[dict[str, Any]]:
         """Lock held: ``append`` / ``reset`` for text streamed since the last flush, then
