@@ -283,11 +283,16 @@ def serve(home: Path, frontend: str = "lab") -> Iterator[Lab]:
         f"--IdentityProvider.token={token}",
         "--ServerApp.open_browser=False",
         f"--ServerApp.root_dir={root}",
-        f"--{app}.user_settings_dir={settings}",
-        f"--{app}.workspaces_dir={home / 'workspaces'}",
         f"--{app}.expose_app_in_browser=True",
         "--allow-root",
     ]
+    # Notebook 7 also loads JupyterLab's server extension, whose handlers serve the settings:
+    # both apps get the same folders.
+    for name in dict.fromkeys((app, "LabApp")):
+        command += [
+            f"--{name}.user_settings_dir={settings}",
+            f"--{name}.workspaces_dir={home / 'workspaces'}",
+        ]
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(
             command,

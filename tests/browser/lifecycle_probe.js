@@ -7,6 +7,10 @@
 // The view object itself is reached through the proxy's `on`: anywidget registers every
 // listener with the view as Backbone context, so `this` in a plain-function listener is the
 // view. Setting a local (never saved) attribute triggers such a listener synchronously.
+//
+// With `fallback` set, the probe also follows the recipe of docs/labextension.md: when it
+// learns that its kernel is gone it asks the codex-notebook extension to replace its output
+// with a static copy of its log (`codex-notebook:replace-output`).
 
 function describeKernel(kernel) {
   if (kernel === undefined) return 'no widget_manager.kernel';
@@ -21,6 +25,18 @@ function describeComm(view) {
   let where = 'no comm';
   if (comm) where = services && services.isDisposed ? 'comm disposed' : 'comm open';
   return `comm_live=${model.comm_live} ${where}`;
+}
+
+// ipywidgets' DOMWidgetView keeps this class on its element while comm_live is false.
+function describeElement(el) {
+  const gone = el.classList.contains('jupyter-widgets-disconnected');
+  return `${el.isConnected ? 'attached' : 'detached'}${gone ? ' .jupyter-widgets-disconnected' : ''}`;
+}
+
+function escapeHtml(text) {
+  const div = document.createElement('div');
+  div.textContent = text;
+  return div.innerHTML;
 }
 
 function render({ model, el, signal }) {
@@ -38,6 +54,28 @@ function render({ model, el, signal }) {
     pre.textContent += line + '\n';
   };
 
+  let replaced = false;
+  const lost = (why) => {
+    if (replaced || !model.get('fallback')) return;
+    replaced = true;
+    note(`lost: ${why}`);
+    const text = log.join('\n');
+    const detail = {
+      data: {
+        'text/plain': `probe ${label}: ${why}\n${text}`,
+        'text/html':
+          `<div class="probe-fallback"><b>probe ${label}: ${escapeHtml(why)}</b>` +
+          `<pre>${escapeHtml(text)}</pre></div>`,
+      },
+      metadata: { probe: { label, why } },
+    };
+    el.dispatchEvent(
+      new CustomEvent('codex-notebook:replace-output', { bubbles: true, composed: true, detail })
+    );
+    // The extension replaced this output synchronously (this view is being disposed).
+    note(`replace-output handled=${detail.handled} error=${detail.error}`);
+  };
+
   let view = null;
   model.on('change:_probe_view', function () {
     view = this;
@@ -47,11 +85,15 @@ function render({ model, el, signal }) {
 
   const manager = model.widget_manager;
   let kernel = manager ? manager.kernel : undefined;
-  note(`render: ${view ? describeComm(view) : 'view unknown'}; ${describeKernel(kernel)}`);
+  note(
+    `render: ${view ? describeComm(view) : 'view unknown'}; ${describeKernel(kernel)}; ` +
+      `el ${describeElement(el)}`
+  );
 
   for (const name of ['comm_live_update', 'comm:close', 'destroy']) {
     model.on(name, function () {
-      note(`model event ${name}: ${describeComm(this)}`);
+      note(`model event ${name}: ${describeComm(this)}; el ${describeElement(el)}`);
+      if (name === 'comm_live_update') lost('kernel restarted');
     });
   }
   model.on('msg:custom', (msg) => note(`msg:custom ${JSON.stringify(msg)}`));
@@ -62,7 +104,10 @@ function render({ model, el, signal }) {
 
   const onStatus = (_k, status) => note(`kernel status ${status}`);
   const onConnection = (_k, status) => note(`kernel connection ${status}`);
-  const onDisposed = () => note('kernel connection disposed');
+  const onDisposed = () => {
+    note('kernel connection disposed');
+    lost('kernel shut down');
+  };
   if (kernel) {
     kernel.statusChanged.connect(onStatus);
     kernel.connectionStatusChanged.connect(onConnection);
@@ -76,9 +121,13 @@ function render({ model, el, signal }) {
     const now = manager ? manager.kernel : undefined;
     const state =
       `${now === kernel ? 'same kernel object' : 'kernel object changed'}; ${describeKernel(now)}; ` +
-      `${view ? describeComm(view) : ''}; el ${el.isConnected ? 'attached' : 'detached'}`;
+      `${view ? describeComm(view) : ''}; el ${describeElement(el)}`;
     if (state !== last) note(`poll: ${state}`);
     last = state;
+    // Rendered from saved widget state (no comm): act once the view is in the page.
+    if (el.isConnected && el.classList.contains('jupyter-widgets-disconnected')) {
+      lost('not connected to a kernel');
+    }
   }, 250);
 
   // The test calls this to see whether model.send works now.

@@ -300,3 +300,116 @@ def test_replace_output_with_a_bad_detail_changes_nothing_and_says_why(
     assert result["detail"]["handled"] is False
     assert says in result["detail"]["error"], result
     assert model(page, name)["cells"] == before["cells"]
+
+
+# ----------------------------------------------------------------------------- from a widget
+
+PROPOSAL_CELL = '''\
+import anywidget, traitlets
+
+class Proposal(anywidget.AnyWidget):
+    _esm = """
+    export default { render({ model, el }) {
+      const button = document.createElement('button');
+      button.className = 'proposal';
+      const supported = Boolean(document.documentElement.dataset.codexNotebookExtension);
+      button.textContent = supported ? 'Insert below' : 'Copy';
+      button.onclick = () => {
+        const detail = { code: model.get('code'), source: 'proposal 1' };
+        button.dispatchEvent(new CustomEvent('codex-notebook:insert-cell',
+          { bubbles: true, composed: true, detail }));
+        button.textContent = detail.handled === true ? 'Inserted' : 'Not inserted: ' + detail.error;
+      };
+      el.append(button);
+    } };
+    """
+    code = traitlets.Unicode().tag(sync=True)
+
+Proposal(code="summary = df.describe()\\nsummary\\n")'''
+
+
+def test_a_widget_button_inserts_its_cell_below(
+    server: Lab, frontend: str, nb_page: Page, shot: Callable[[Page, str], Path]
+) -> None:
+    page = nb_page
+    name = f"widget-insert-{frontend}.ipynb"
+    write_notebook(server.root, name, PROPOSAL_CELL, BELOW_CELL)
+    open_notebook(page, server, frontend, name)
+    run_all(page)
+    button = page.locator("button.proposal")
+    expect(button).to_have_text("Insert below", timeout=OUTPUT_MS)
+    button.click()
+    expect(button).to_have_text("Inserted")
+    after = model(page, name)
+    assert [source(c) for c in after["cells"]] == [
+        PROPOSAL_CELL,
+        "summary = df.describe()\nsummary\n",
+        BELOW_CELL,
+    ]
+    assert after["active"] == 1
+    shot(page, frontend)
+
+
+# ----------------------------------------------------------------------------- lab only
+
+
+def test_insert_targets_the_view_the_event_came_from(
+    lab: Lab, page: Page, shot: Callable[[Page, str], Path]
+) -> None:
+    """A notebook open in two panels (File → New View): the panel clicked in gets the active
+    new cell; both show it (one model)."""
+    name = "two-views.ipynb"
+    with kernels_cleaned(lab):
+        notebook_with_outputs(page, lab, "lab", name, BELOW_CELL)
+        page.evaluate("() => window.jupyterapp.commands.execute('docmanager:clone')")
+        page.wait_for_function("(path) => window.__cxnPage.panels(path).length === 2", arg=name)
+        clone: int = page.evaluate(
+            "(path) => window.__cxnPage.panels(path)"
+            ".indexOf(window.jupyterapp.shell.currentWidget)",
+            name,
+        )
+        assert clone in (0, 1)
+        original = 1 - clone
+        page.evaluate(
+            "(path) => window.__cxnPage.panels(path)"
+            ".forEach((p) => { p.content.activeCellIndex = 0; })",
+            name,
+        )
+        expect(page.locator("#second")).to_have_count(2)
+
+        result = dispatch(page, name, "#second", INSERT, {"code": "in_the_clone = True"}, clone)
+
+        assert result["detail"]["handled"] is True, result
+        in_clone, in_original = model(page, name, clone), model(page, name, original)
+        assert source(in_clone["cells"][1]) == "in_the_clone = True"
+        assert in_clone["cells"] == in_original["cells"]
+        assert in_clone["active"] == 1
+        assert in_original["active"] == 0
+        shot(page, "two-views")
+
+
+def test_an_output_view_outside_the_notebook_is_not_handled(lab: Lab, page: Page) -> None:
+    """ "Create New View for Cell Output" shows the output outside any notebook panel: the
+    extension cannot tell where to insert, so nobody handles the event."""
+    name = "output-view.ipynb"
+    with kernels_cleaned(lab):
+        notebook_with_outputs(page, lab, "lab", name)
+        page.evaluate(
+            "(path) => { window.__cxnPage.panel(path).content.activeCellIndex = 0; }", name
+        )
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:create-output-view')")
+        expect(page.locator("#second")).to_have_count(2)
+        before = model(page, name)
+        detail = page.evaluate(
+            """(type) => {
+              const outside = [...document.querySelectorAll('#second')]
+                .find((el) => !el.closest('.jp-NotebookPanel'));
+              const detail = { code: 'x = 1' };
+              const init = { bubbles: true, composed: true, detail };
+              outside.dispatchEvent(new CustomEvent(type, init));
+              return detail;
+            }""",
+            INSERT,
+        )
+        assert detail == {"code": "x = 1"}
+        assert model(page, name)["cells"] == before["cells"]
