@@ -15,16 +15,19 @@ $(BIN)/python:
 
 # What the wheel installs under share/jupyter: the kernelspec and the prebuilt labextension.
 # An editable install copies them (hatch shared-data), so re-install whenever they change.
-SHARED_DATA := extension/kernels/codex-python3/kernel.json $(shell find extension/labextensions -type f)
+SHARED_DATA := extension/kernels/codex-python3/kernel.json extension/labextension/install.json \
+	$(shell find extension/labextensions -type f)
 
 $(VENV)/.installed-test: pyproject.toml $(SHARED_DATA) | $(BIN)/python
 	$(PIP) install -e '.[test,dev,browser]'
-	$(BIN)/jupyter labextension list 2>&1 | grep -q 'codex-notebook.*enabled.*OK'
+	@$(BIN)/jupyter labextension list 2>&1 | grep -q 'codex-notebook.*enabled.*OK' || { \
+	  echo "the codex-notebook labextension is not enabled: see $(BIN)/jupyter labextension list"; exit 1; }
 	touch $@
 
 $(VENV)/.installed-demo: pyproject.toml $(SHARED_DATA) | $(BIN)/python
 	$(PIP) install -e '.[demo]'
-	$(BIN)/jupyter labextension list 2>&1 | grep -q 'codex-notebook.*enabled.*OK'
+	@$(BIN)/jupyter labextension list 2>&1 | grep -q 'codex-notebook.*enabled.*OK' || { \
+	  echo "the codex-notebook labextension is not enabled: see $(BIN)/jupyter labextension list"; exit 1; }
 	touch $@
 
 demo: $(VENV)/.installed-demo

@@ -389,33 +389,44 @@ def test_page_reload_while_the_kernel_runs(server: Lab, frontend: str, nb_page: 
 # ----------------------------------------------------------------------------- the recipe
 
 
-@pytest.mark.parametrize("how", ["restart", "shutdown"])
+@pytest.mark.parametrize("how", ["restart", "shutdown", "reopened"])
 def test_a_widget_that_follows_the_recipe_leaves_a_saved_fallback(
     server: Lab, frontend: str, nb_page: Page, shot: Callable[[Page, str], Path], how: str
 ) -> None:
-    """On comm_live_update / kernel disposed the probe asks the extension to replace its
-    output with its log: saved, and shown after a reload instead of "model not found"."""
+    """On comm_live_update / kernel disposed / a view rendered without a comm, the probe asks
+    the extension to replace its output with its log: saved, and shown after a reload instead
+    of "model not found". "reopened": the page was closed mid-turn with widget state saved,
+    the kernel went away meanwhile, and the notebook is opened again."""
     page = nb_page
     label = f"fallback-{how}"
-    name = start_probe(page, server, frontend, label, fallback=True)
-    if how == "restart":
-        restart_from_ui(page, name)
-        why = "kernel restarted"
-    else:
-        shut_down_from_ui(page, name)
-        why = "kernel shut down"
-    fallback = page.locator(".probe-fallback")
-    expect(fallback).to_contain_text(f"probe {label}: {why}")
-    assert "replace-output handled=true error=undefined" in events(log(page, label))
-    outputs = model(page, name)["cells"][0]["outputs"]
-    assert [o["output_type"] for o in outputs] == ["display_data"]
-    assert outputs[0]["metadata"] == {"probe": {"label": label, "why": why}}
-    shot(page, "replaced")
+    with widget_state_saved(server, how == "reopened"):
+        name = start_probe(page, server, frontend, label, fallback=True)
+        if how == "restart":
+            restart_from_ui(page, name)
+            why = "kernel restarted"
+        elif how == "shutdown":
+            shut_down_from_ui(page, name)
+            why = "kernel shut down"
+        else:
+            save(page, name)
+            page.goto("about:blank")
+            for session in server.api("GET", "/api/sessions"):
+                if session["path"] == name:
+                    server.api("DELETE", f"/api/sessions/{session['id']}")
+            open_notebook(page, server, frontend, name)
+            why = "not connected to a kernel"
+        fallback = page.locator(".probe-fallback")
+        expect(fallback).to_contain_text(f"probe {label}: {why}")
+        assert "replace-output handled=true error=undefined" in events(log(page, label))
+        outputs = model(page, name)["cells"][0]["outputs"]
+        assert [o["output_type"] for o in outputs] == ["display_data"]
+        assert outputs[0]["metadata"] == {"probe": {"label": label, "why": why}}
+        shot(page, "replaced")
 
-    notebook = saved(server, page, name)
-    (output,) = notebook.cells[0].outputs
-    assert output.data["text/plain"].startswith(f"probe {label}: {why}\n")
-    reload(page, name)
-    expect(page.locator(".probe-fallback")).to_contain_text(f"probe {label}: {why}")
-    expect(page.get_by_text("Error displaying widget")).to_have_count(0)
-    shot(page, "reloaded")
+        notebook = saved(server, page, name)
+        (output,) = notebook.cells[0].outputs
+        assert output.data["text/plain"].startswith(f"probe {label}: {why}\n")
+        reload(page, name)
+        expect(page.locator(".probe-fallback")).to_contain_text(f"probe {label}: {why}")
+        expect(page.get_by_text("Error displaying widget")).to_have_count(0)
+        shot(page, "reloaded")
