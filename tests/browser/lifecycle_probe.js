@@ -97,6 +97,7 @@ function render({ model, el, signal }) {
     });
   }
   model.on('msg:custom', (msg) => note(`msg:custom ${JSON.stringify(msg)}`));
+  model.on('change:pings', () => note(`pings ${model.get('pings')}`));
   let count = null;
   model.on('change:count', () => {
     count = model.get('count');
@@ -134,7 +135,8 @@ function render({ model, el, signal }) {
   (window.__lifecycleSend ??= {})[label] = () => {
     try {
       model.send({ ping: performance.now() });
-      note('send: ok');
+      const services = view && view.model.comm && view.model.comm.jsServicesComm;
+      note(`send: ok${services && services.subshellId ? ` (subshell ${services.subshellId})` : ''}`);
       return 'ok';
     } catch (error) {
       note(`send threw: ${error && error.message}`);

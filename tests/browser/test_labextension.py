@@ -146,6 +146,30 @@ def test_insert_cell_puts_the_code_right_below_and_makes_it_active(
     shot(page, frontend)
 
 
+@pytest.mark.parametrize("mode", ["open", "closed"])
+def test_insert_cell_from_inside_a_shadow_root(
+    server: Lab, frontend: str, nb_page: Page, mode: str
+) -> None:
+    """A widget may render into a shadow root: the composed event still finds its cell."""
+    page = nb_page
+    name = f"insert-shadow-{mode}-{frontend}.ipynb"
+    notebook_with_outputs(page, server, frontend, name)
+    detail = page.evaluate(
+        """([path, type, mode]) => {
+          const host = window.__cxnPage.panel(path).node.querySelector('#second');
+          const button = document.createElement('button');
+          host.attachShadow({ mode }).append(button);
+          const detail = { code: 'from_the_shadow = 1' };
+          const init = { bubbles: true, composed: true, detail };
+          button.dispatchEvent(new CustomEvent(type, init));
+          return detail;
+        }""",
+        [name, INSERT, mode],
+    )
+    assert detail["handled"] is True, detail
+    assert source(model(page, name)["cells"][1]) == "from_the_shadow = 1"
+
+
 def test_insert_cell_without_source_adds_no_metadata(
     server: Lab, frontend: str, nb_page: Page
 ) -> None:

@@ -40,8 +40,15 @@ function handle(event: Event, action: () => void): void {
   }
 }
 
+/** The panels already listened on (the tracker could announce a panel more than once). */
+const watched = new WeakSet<NotebookPanel>();
+
 /** Listen on one panel's node; the listeners go with the node when the panel is disposed. */
 function watchPanel(panel: NotebookPanel, sanitizer: IRenderMime.ISanitizer): void {
+  if (watched.has(panel)) {
+    return;
+  }
+  watched.add(panel);
   panel.node.addEventListener(INSERT_CELL, event => {
     handle(event, () => {
       const request = parseInsert((event as CustomEvent<unknown>).detail);

@@ -23,13 +23,13 @@ export interface IOutputLocation {
 }
 
 /**
- * The innermost origin of the event: for an element inside a shadow root `event.target` is
- * retargeted to the host, which is inside the same output anyway; composedPath() is exact.
+ * The element the event came from, as seen by a listener on the panel: inside a shadow root
+ * (a widget may render into one) `event.target` is retargeted to the shadow host, which is in
+ * the panel's own tree and inside the same output; composedPath()[0] would not be, and
+ * Node.contains does not look into shadow roots.
  */
 export function eventOrigin(event: Event): Node | null {
-  const path = event.composedPath();
-  const first = path.length ? path[0] : event.target;
-  return first instanceof Node ? first : null;
+  return event.target instanceof Node ? event.target : null;
 }
 
 /** Find the code cell and the output item of `notebook` that contain `origin`. */
