@@ -1,6 +1,6 @@
 /**
- * The two things the widget can ask for, done on the notebook model (so they are saved,
- * undoable and seen by every view of the notebook), never on the DOM alone.
+ * The two things the widget can ask for, done on the notebook model (so they are saved and
+ * seen by every view of the notebook), never on the DOM alone.
  */
 
 import type { IRenderMime } from '@jupyterlab/rendermime-interfaces';
