@@ -8,19 +8,27 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: demo test lint typecheck unit bench protocol clean chromium
+.PHONY: demo test lint typecheck unit bench protocol clean chromium labextension
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 
-# Re-install whenever the dependencies or the installed kernelspec change.
-$(VENV)/.installed-test: pyproject.toml extension/kernels/codex-python3/kernel.json | $(BIN)/python
+# What the wheel installs under share/jupyter: the kernelspec and the prebuilt labextension.
+# An editable install copies them (hatch shared-data), so re-install whenever they change.
+SHARED_DATA := extension/kernels/codex-python3/kernel.json extension/labextension/install.json \
+	$(shell find extension/labextensions -type f)
+
+$(VENV)/.installed-test: pyproject.toml $(SHARED_DATA) | $(BIN)/python
 	$(PIP) install -e '.[test,dev,browser]'
+	@$(BIN)/jupyter labextension list 2>&1 | grep -q 'codex-notebook.*enabled.*OK' || { \
+	  echo "the codex-notebook labextension is not enabled: see $(BIN)/jupyter labextension list"; exit 1; }
 	touch $@
 
-$(VENV)/.installed-demo: pyproject.toml extension/kernels/codex-python3/kernel.json | $(BIN)/python
+$(VENV)/.installed-demo: pyproject.toml $(SHARED_DATA) | $(BIN)/python
 	$(PIP) install -e '.[demo]'
+	@$(BIN)/jupyter labextension list 2>&1 | grep -q 'codex-notebook.*enabled.*OK' || { \
+	  echo "the codex-notebook labextension is not enabled: see $(BIN)/jupyter labextension list"; exit 1; }
 	touch $@
 
 # JupyterLab on a git-ignored working copy (demo-notebooks/), so the tracked notebooks stay
@@ -54,6 +62,10 @@ unit: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(PIP) install -e '.[bench]'
 	$(BIN)/python bench/run_all.py
+
+# Rebuild the prebuilt frontend extension from extension/labextension/ (needs node and npm).
+labextension:
+	$(PYTHON) scripts/build_labextension.py
 
 protocol: $(VENV)/.installed-test
 	$(BIN)/python scripts/generate_protocol.py

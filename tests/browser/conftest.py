@@ -261,31 +261,43 @@ def write_lab_settings(settings: Path) -> None:
     target.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """``jupyter lab`` on 127.0.0.1 (free port, token), root dir = a copy of ``notebooks/``."""
-    home = tmp_path_factory.mktemp("lab")
+# The Jupyter frontends the browser tests drive: (python -m <module>, its app's config class).
+FRONTENDS = {"lab": ("jupyterlab", "LabApp"), "notebook7": ("notebook", "JupyterNotebookApp")}
+
+
+@contextlib.contextmanager
+def serve(home: Path, frontend: str = "lab") -> Iterator[Lab]:
+    """``jupyter lab`` (or Notebook 7) on 127.0.0.1 (free port, token), root dir = a copy of
+    ``notebooks/``; the application object is exposed as ``window.jupyterapp`` so tests can
+    read the notebook model, not only the DOM."""
+    module, app = FRONTENDS[frontend]
     root = home / "notebooks"
     shutil.copytree(NOTEBOOKS_DIR, root)
     settings = home / "settings"
     write_lab_settings(settings)
     port = free_port()
     token = secrets.token_hex(16)
-    log_path = home / "lab.log"
+    log_path = home / f"{frontend}.log"
     command = [
         sys.executable,
         "-m",
-        "jupyterlab",
+        module,
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}",
         "--ServerApp.open_browser=False",
         f"--ServerApp.root_dir={root}",
-        f"--LabApp.user_settings_dir={settings}",
-        f"--LabApp.workspaces_dir={home / 'workspaces'}",
+        f"--{app}.expose_app_in_browser=True",
         "--allow-root",
     ]
+    # Notebook 7 also loads JupyterLab's server extension, whose handlers serve the settings:
+    # both apps get the same folders.
+    for name in dict.fromkeys((app, "LabApp")):
+        command += [
+            f"--{name}.user_settings_dir={settings}",
+            f"--{name}.workspaces_dir={home / 'workspaces'}",
+        ]
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(
             command,
@@ -302,6 +314,20 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield server
     finally:
         stop_lab(server)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """JupyterLab, for the module."""
+    with serve(tmp_path_factory.mktemp("lab"), "lab") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def notebook7(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """Notebook 7 (the ``notebook`` package of the browser extra), for the module."""
+    with serve(tmp_path_factory.mktemp("notebook7"), "notebook7") as server:
+        yield server
 
 
 def wait_for_lab(server: Lab) -> None:
@@ -347,7 +373,9 @@ def stop_lab(server: Lab) -> None:
         os.killpg(server.proc.pid, signal.SIGKILL)
     with contextlib.suppress(OSError):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(server.log_path, ARTIFACTS / "jupyterlab.log")
+        shutil.copyfile(
+            server.log_path, ARTIFACTS / server.log_path.name.replace("lab.", "jupyterlab.")
+        )
     procs = list(server.seen.values())
     codex = [p for p in alive(procs) if is_codex_process(p)]
     _, still = psutil.wait_procs(codex, timeout=10)
