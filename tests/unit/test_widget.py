@@ -373,3 +373,44 @@ def test_close_ends_the_comm_and_forgets_the_handlers(view: TurnView) -> None:
     view.close()
     assert not ids & set(_instances)
     assert view.widget.comm is None
+
+
+class _Manager:
+    def __init__(self, live: set[str]) -> None:
+        self.live = live
+
+    def list_subshell(self) -> list[str]:
+        return sorted(self.live)
+
+
+class _Comm:
+    """ipykernel 7.4's comm, as far as reply routing goes."""
+
+    def __init__(self, remembered: str | None, live: set[str]) -> None:
+        self.remembered = remembered
+        self.kernel = type("K", (), {"shell_channel_thread": type("T", (), {})()})()
+        self.kernel.shell_channel_thread.manager = _Manager(live)
+
+    def _reply_subshell_for(self, data: Any, default: Any) -> Any:
+        return self.remembered
+
+
+def test_a_click_goes_to_the_subshell_it_names_when_the_remembered_one_is_gone() -> None:
+    from codex_notebook.notebook.widget import route_replies_to_live_subshells
+
+    comm = _Comm(remembered="deleted-by-a-reload", live={"current"})
+    route_replies_to_live_subshells(comm)
+    assert comm._reply_subshell_for({}, "current") == "current"
+    comm.remembered = "current"
+    assert comm._reply_subshell_for({}, None) == "current"  # still alive: kept
+    comm.remembered = None
+    assert comm._reply_subshell_for({}, "x") is None  # the main shell
+
+
+def test_a_saved_mid_turn_output_says_what_it_is_to_readers_without_widgets() -> None:
+    shown = TurnView(RUNNING).widget._repr_mimebundle_()
+    assert shown is not None
+    bundle = shown[0]
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert "saved while it was running" in bundle["text/plain"]
+    assert "saved while it was running" in bundle["text/html"]

@@ -38,6 +38,7 @@ without touching widget state.
 
 from __future__ import annotations
 
+import html
 import logging
 import threading
 import time
@@ -82,9 +83,49 @@ class TurnWidget(anywidget.AnyWidget):
     def __repr__(self) -> str:  # the text/plain of the live display
         header = self.header
         return (
-            f"<codex turn on thread {header.get('thread')!r}: {header.get('status')} — a live "
-            "widget; its final rendering replaces it when the turn ends>"
+            f"<codex turn on thread {header.get('thread')!r}, saved while it was "
+            f"{header.get('status')}: a live widget; the turn's final rendering replaces it "
+            "when the turn ends in a running kernel>"
         )
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[Any, Any], dict[Any, Any]] | None:
+        """The widget view, plus an HTML note for readers that cannot show widgets
+        (GitHub, nbviewer, nbconvert) when a notebook is saved mid-turn."""
+        shown = super()._repr_mimebundle_(**kwargs)
+        if shown is None:
+            return None
+        data, metadata = shown
+        note = html.escape(repr(self)[1:-1])
+        return {**data, "text/html": f"<p><em>{note}</em></p>"}, metadata
+
+
+def route_replies_to_live_subshells(comm: Any) -> None:
+    """Keep a reloaded page's clicks from being dropped (ipykernel >= 7.4, JupyterLab 4.6).
+
+    ipykernel routes a comm message from the browser to the subshell the kernel last
+    *published* from on that comm; JupyterLab deletes a comm target's subshell when a page
+    reload closes its last comm, and a message routed there is dropped with "Unknown
+    subshell_id" — measured for ~1 reload in 4 while a turn streams (docs/labextension.md).
+    Route to the subshell the message itself names whenever the remembered one is gone.
+    The hook is private, hence the ``getattr``s: without it this does nothing.
+    """
+    route = getattr(comm, "_reply_subshell_for", None)
+    thread = getattr(getattr(comm, "kernel", None), "shell_channel_thread", None)
+    manager = getattr(thread, "manager", None)
+    if route is None or manager is None:
+        return
+
+    def guarded(data: Any, default: Any) -> Any:
+        subshell = route(data, default)
+        if subshell is None or subshell == default:
+            return subshell
+        try:
+            known = manager.list_subshell()
+        except Exception:
+            return subshell
+        return subshell if subshell in known else default
+
+    comm._reply_subshell_for = guarded
 
 
 def _size(value: Any) -> int:
@@ -126,6 +167,7 @@ class TurnView:
         self.flushes = 0
         self.widget = TurnWidget(header={**self._sent_header, "clock": self._now()}, blocks=[])
         self.widget.on_msg(self._on_custom_msg)
+        route_replies_to_live_subshells(self.widget.comm)
 
     def _now(self) -> int:
         return int(self._clock() * 1000)

@@ -17,6 +17,11 @@ const TERMINAL = new Set(["completed", "interrupted", "failed", "error", "unfini
 const VIEW_CAP = 64 * 1024; // characters of command output a view keeps
 const COMMAND_ICONS = { completed: "✓", failed: "✗", declined: "⊘", incomplete: "–" };
 const EXTENSION_FLAG = "codexNotebookExtension"; // set on <html> by our JupyterLab extension
+// The fallback left in a dead output: literal colours (the notebook's sanitizer drops var()).
+const FALLBACK_CARD = "border:1px solid #d0d7de;border-radius:8px;margin:4px 0;font-size:13px;line-height:1.5";
+const FALLBACK_HEAD = "padding:6px 12px;border-bottom:1px solid #d0d7de;background:#fff8c5;color:#7d4e00;font-size:12px;font-weight:600";
+const FALLBACK_PRE = "margin:4px 0;padding:8px 10px;background:#f6f8fa;border-radius:6px;white-space:pre-wrap;font-size:12px";
+const CLICK_GRACE_MS = 6000; // after this long without an answer, a click may not have arrived
 
 const ICON_PATHS = {
   think: "M8 1.8l1.4 4.8 4.8 1.4-4.8 1.4L8 14.2l-1.4-4.8L1.8 8l4.8-1.4z",
@@ -185,11 +190,13 @@ function render({ model, el }) {
   let lost = false; // the kernel (or the comm) is gone: nothing will change any more
 
   function send(message) {
-    if (lost) return;
+    if (lost) return false;
     try {
       model.send(message);
+      return true;
     } catch (err) {
-      markLost();
+      markLost("The kernel is gone");
+      return false;
     }
   }
 
@@ -473,7 +480,13 @@ function render({ model, el }) {
           for (const other of actions.querySelectorAll("button")) other.disabled = true;
           btn.classList.add("cxn-chosen");
           note.textContent = "sent — waiting for the kernel…";
-          send({ type: "decision", request: b.request, decision: d.decision });
+          if (!send({ type: "decision", request: b.request, decision: d.decision })) return;
+          setTimeout(() => {
+            if (note.isConnected) {
+              note.textContent = "no answer from the kernel yet: it may be busy, or the click was lost — " +
+                `run turn.decide("${d.decision}") in a cell`;
+            }
+          }, CLICK_GRACE_MS);
         });
         actions.appendChild(btn);
       }
@@ -705,7 +718,7 @@ function render({ model, el }) {
       stop.textContent = "Stop";
     }
     const notices = [];
-    if (lost) notices.push("The kernel restarted or shut down — this turn was lost. What streamed so far is kept below.");
+    if (lost) notices.push(`${lost} — this turn was lost. What streamed so far is kept below.`);
     if (hd.notice) notices.push(hd.notice);
     banner.textContent = notices.join(" ");
     banner.hidden = !notices.length;
@@ -719,16 +732,65 @@ function render({ model, el }) {
     renderPlaceholder();
   }
 
-  // The kernel or the comm is gone (restart, shutdown, crash): stop pretending.
-  function markLost() {
+  // The kernel or the comm is gone (restart, shutdown, crash): stop pretending.  Said once,
+  // whichever sign came first (docs/labextension.md: what a view can observe, measured).
+  function markLost(why) {
     if (lost || TERMINAL.has((model.get("header") || {}).status)) return;
-    lost = true;
+    lost = why || "The kernel restarted or shut down";
     for (const v of views.values()) {
       v.root.classList.remove("cxn-live");
       if (v.md) v.md.tail.classList.remove("cxn-streaming");
     }
     for (const button of root.querySelectorAll(".cxn-actions button")) button.disabled = true;
     renderHeader(false);
+    leaveFallback();
+  }
+
+  // With our JupyterLab / Notebook 7 extension, replace this (dead) output by a static copy
+  // of what streamed so far, marked unfinished, so a saved notebook keeps it readable.
+  function leaveFallback() {
+    if (!document.documentElement.dataset[EXTENSION_FLAG]) return;
+    if (!el.isConnected) { setTimeout(leaveFallback, 200); return; } // the event must bubble up
+    const hd = model.get("header") || {};
+    const copy = body.cloneNode(true);
+    for (const gone of copy.querySelectorAll("button, svg, .cxn-spinner, .cxn-actions, .cxn-you, .cxn-placeholder")) gone.remove();
+    for (const pre of copy.querySelectorAll("pre")) pre.setAttribute("style", FALLBACK_PRE);
+    for (const node of copy.querySelectorAll("[class]")) node.removeAttribute("class");
+    const title = `codex · ${hd.thread || "main"} · unfinished — ${lost}: this turn was lost.`;
+    const text = body.innerText || body.textContent || "";
+    const head = document.createElement("div");
+    head.setAttribute("style", FALLBACK_HEAD);
+    head.textContent = title;
+    const card = document.createElement("div");
+    card.setAttribute("style", FALLBACK_CARD);
+    const inner = document.createElement("div");
+    inner.setAttribute("style", "padding:6px 12px");
+    inner.append(...copy.childNodes);
+    card.append(head, inner);
+    const detail = {
+      data: { "text/plain": `${title}\n\n${text}`.trim(), "text/html": card.outerHTML },
+      metadata: { codex_notebook: { thread_name: hd.thread, status: "unfinished", unfinished: true } },
+    };
+    el.dispatchEvent(new CustomEvent("codex-notebook:replace-output", { bubbles: true, composed: true, detail }));
+  }
+
+  function watchKernel() {
+    model.on("comm_live_update", () => markLost("The kernel restarted"));
+    const manager = model.widget_manager;
+    const kernel = manager ? manager.kernel : undefined;
+    if (!kernel) return () => {};
+    const onDisposed = () => markLost("The kernel shut down");
+    const onStatus = (_k, state) => { if (state === "dead") markLost("The kernel died"); };
+    kernel.disposed?.connect(onDisposed);
+    kernel.statusChanged?.connect(onStatus);
+    const check = setInterval(() => {
+      if (model.widget_manager && model.widget_manager.kernel !== kernel) markLost("The kernel changed");
+    }, 1000);
+    return () => {
+      clearInterval(check);
+      kernel.disposed?.disconnect(onDisposed);
+      kernel.statusChanged?.disconnect(onStatus);
+    };
   }
 
   stop.addEventListener("click", () => {
@@ -749,12 +811,18 @@ function render({ model, el }) {
   model.on("msg:custom", onCustom);
   renderHeader(false);
   applyBlocks(model.get("blocks") || []);
-  // Messages sent before this view existed are lost: while the turn runs, ask
-  // for everything as it is now (the trait may lag behind the upserts).
-  if (!TERMINAL.has((model.get("header") || {}).status)) requestSync();
+  const unwatch = watchKernel();
+  if (el.classList.contains("jupyter-widgets-disconnected")) {
+    markLost("Reopened without its kernel"); // rebuilt from saved widget state, no comm
+  } else if (!TERMINAL.has((model.get("header") || {}).status)) {
+    // Messages sent before this view existed are lost: while the turn runs, ask
+    // for everything as it is now (the trait may lag behind the upserts).
+    requestSync();
+  }
   const timer = setInterval(tickElapsed, 1000);
 
   return () => {
+    unwatch();
     clearInterval(timer);
     if (syncTimer !== null) clearTimeout(syncTimer);
     if (stopTimer !== null) clearTimeout(stopTimer);
