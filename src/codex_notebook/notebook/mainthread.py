@@ -247,6 +247,7 @@ class MainThreadQueue:
         A ``KeyboardInterrupt`` inside a job is stored as the job's outcome and then
         re-raised here: the interrupt was meant for whatever the main thread is doing.
         """
+        __tracebackhide__ = True  # the user sees their own line, not the wait's insides
         ran = 0
         while limit is None or ran < limit:
             if not self._run_next(reraise=True):
@@ -263,6 +264,7 @@ class MainThreadQueue:
             return None
 
     def _run_next(self, *, reraise: bool) -> bool:
+        __tracebackhide__ = True  # the user sees their own line, not the wait's insides
         job = self._next_job()
         if job is None:
             return False
@@ -303,6 +305,7 @@ class MainThreadQueue:
         kernel's Interrupt) propagates; held shell messages are handed back to the kernel
         first.  Off the main thread this only waits (nothing can be drained there).
         """
+        __tracebackhide__ = True  # the user sees their own line, not the wait's insides
         check = until.is_set if isinstance(until, threading.Event) else until
         deadline = None if timeout is None else time.monotonic() + timeout
         if not _on_main_thread():
@@ -344,13 +347,19 @@ class MainThreadQueue:
 
     def _sleep(self, seconds: float, shell: _ShellMessages | None) -> None:
         """Sleep until a job is queued, a shell message arrives, or ``seconds`` pass."""
+        __tracebackhide__ = True  # the user sees their own line, not the wait's insides
         with self._lock:
             if self._jobs:
                 return
-        if shell is not None:
-            shell.poll(seconds)
-        else:
-            select.select([self._wake_r], [], [], seconds)
+        try:
+            if shell is not None:
+                shell.poll(seconds)
+            else:
+                select.select([self._wake_r], [], [], seconds)
+        except KeyboardInterrupt:
+            # A fresh one: its traceback ends at the user's line, without pyzmq's frames
+            # (which IPython would spend tens of milliseconds formatting).
+            raise KeyboardInterrupt from None
         with contextlib.suppress(OSError):
             while self._wake_r.recv(4096):
                 pass
@@ -394,6 +403,7 @@ class _ShellMessages:
 
     def poll(self, seconds: float) -> None:
         """Sleep until a shell message or a wake-up arrives, at most ``seconds``."""
+        __tracebackhide__ = True  # the user sees their own line, not the wait's insides
         self._poller.poll(max(1, int(seconds * 1000)))
 
     def dispatch_comms(self) -> None:
