@@ -285,3 +285,67 @@ def test_functions_defined_by_agent_code_have_source(shell: InteractiveShell) ->
     import inspect
 
     assert "return v + 1" in inspect.getsource(shell.user_ns["helper"])
+
+
+# --- the tool entry points --------------------------------------------------------------------
+
+
+def test_variables_lists_the_users_names_only(shell: InteractiveShell) -> None:
+    from codex_notebook.notebook.tools import calls
+
+    run(shell, "import math\nx = 1\nname = 'ann'")
+    text = calls.variables(shell).text
+    assert "- x (int): 1" in text and "- name (str, len 3): 'ann'" in text
+    assert "math" not in text and "- In " not in text and "- Out " not in text
+
+
+def test_variables_coerces_the_models_arguments(shell: InteractiveShell) -> None:
+    from codex_notebook.notebook.tools import calls
+
+    run(shell, "a1 = 1\na2 = 2\nb1 = 3")
+    assert "showing the first 1" in calls.variables(shell, pattern="a*", limit="1").text
+    assert "- a1 (int)" in calls.variables(shell, limit="lots").text
+    assert calls.variables(shell, pattern=5).text.startswith("ERROR:")
+
+
+def test_inspect_an_unknown_name_is_an_error_answer_with_a_suggestion(
+    shell: InteractiveShell,
+) -> None:
+    from codex_notebook.notebook.tools import calls
+
+    run(shell, "frame = 1")
+    answer = calls.inspect_name(shell, "fram")
+    assert not answer.ok and answer.text.startswith("ERROR: there is no variable named 'fram'")
+    assert "'frame'" in answer.text
+    assert calls.inspect_name(shell, None).text.startswith("ERROR:")
+
+
+def test_inspect_resolves_dotted_names(shell: InteractiveShell) -> None:
+    from codex_notebook.notebook.tools import calls
+
+    run(shell, "class M:\n    pass\nm = M()\nm.coef_ = [0.5, 1.5]")
+    assert "m.coef_: list — 2 items" in calls.inspect_name(shell, "m.coef_").text
+
+
+def test_a_secret_value_held_elsewhere_is_scrubbed_from_inspect(shell: InteractiveShell) -> None:
+    from codex_notebook.notebook.tools import calls
+
+    run(shell, "my_token = 'plain-but-secret-99'\nnotes = {'copied': my_token}")
+    text = calls.inspect_name(shell, "notes").text
+    assert "plain-but-secret-99" not in text and "[REDACTED]" in text
+
+
+def test_run_python_refuses_non_string_code(shell: InteractiveShell) -> None:
+    from codex_notebook.notebook.tools import calls
+
+    outcome = calls.run_python(shell, ["print(1)"])
+    assert outcome.status == "error" and outcome.answer().text.startswith("ERROR:")
+
+
+def test_cells_and_last_error_entry_points(shell: InteractiveShell, watcher: CellWatcher) -> None:
+    from codex_notebook.notebook.tools import calls
+
+    run(shell, "y = 2")
+    run(shell, "y.nope")
+    assert "In [1]:\ny = 2" in calls.cells(shell, last="2", watcher=watcher).text
+    assert calls.last_error(shell, watcher=watcher).text.startswith("AttributeError")
