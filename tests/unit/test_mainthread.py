@@ -246,3 +246,14 @@ def test_a_job_may_call_the_queue_again_without_deadlock(queue: MainThreadQueue)
     assert queue.blocking_wait(lambda: bool(box), timeout=10)
     thread.join(5)
     assert box == {"value": "nested"}
+
+
+def test_the_process_queue_is_made_again_after_it_was_closed() -> None:
+    from codex_notebook.notebook.mainthread import main_queue
+
+    first = main_queue()
+    assert main_queue() is first
+    first.close()
+    second = main_queue()
+    assert second is not first and not second.closed
+    assert second.call(lambda: 5) == 5

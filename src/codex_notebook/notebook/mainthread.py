@@ -206,6 +206,10 @@ class MainThreadQueue:
         with contextlib.suppress(OSError):  # a full buffer already means "wake up"
             self._wake_w.send(b"\0")
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def pending(self) -> int:
         """Jobs queued and not yet started (cancelled ones excluded)."""
         with self._lock:
@@ -527,12 +531,12 @@ _default_lock = threading.Lock()
 def main_queue() -> MainThreadQueue:
     """The process-wide queue, bound to the running ipykernel if there is one.
 
-    Created on first use (call it once on the main thread at extension load, so the kernel is
-    found); without a kernel it has no scheduler (see the module docstring).
+    Created on first use, and again after :meth:`MainThreadQueue.close` (extension unload);
+    without a kernel it has no scheduler (see the module docstring).
     """
     global _default
     with _default_lock:
-        if _default is None:
+        if _default is None or _default.closed:
             kernel = _running_kernel()
             if kernel is not None and getattr(kernel, "io_loop", None) is not None:
                 _default = MainThreadQueue.for_kernel(kernel)

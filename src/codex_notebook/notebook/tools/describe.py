@@ -24,6 +24,7 @@ strided.  Runs on the kernel's main thread.
 from __future__ import annotations
 
 import collections
+import contextlib
 import fnmatch
 import inspect
 import itertools
@@ -476,24 +477,28 @@ def _pandas_frame(out: _Lines, name: str, df: Any, tname: str) -> None:
     out.at("the index")
     out.add("index: " + _safe("index", lambda: _pandas_index(df.index, out.scrub)))
     out.at("the missing-value counts")
-    missing: Mapping[Any, int] = {}
-    if rows * max(cols, 1) <= STATS_MAX_ELEMENTS:
-        try:
+    missing: dict[Any, int] | None = None  # None: not counted
+    scannable = rows * max(cols, 1) <= STATS_MAX_ELEMENTS
+    if scannable:
+        with contextlib.suppress(Exception):
             missing = {k: int(v) for k, v in df.isna().sum().items()}
-        except Exception:
-            missing = {}
     out.at("the column dtypes")
     hidden = _hidden_columns(df.columns)
     column_lines = []
     for col, dtype in itertools.islice(df.dtypes.items(), MAX_COLUMNS_LISTED):
-        extra = f", {_n(missing[col])} missing" if missing.get(col) else ""
+        extra = f", {_n(missing[col])} missing" if missing and missing.get(col) else ""
         secret = " (values hidden: the name looks like a credential)" if col in hidden else ""
         column_lines.append(f"  {col!s} ({dtype}){extra}{secret}")
     if cols > MAX_COLUMNS_LISTED:
         column_lines.append(f"  [… {_n(cols - MAX_COLUMNS_LISTED)} more columns not listed]")
-    note = "" if missing or rows * max(cols, 1) > STATS_MAX_ELEMENTS else " (no missing values)"
-    if rows * max(cols, 1) > STATS_MAX_ELEMENTS:
-        note = " (missing values not counted: frame too large to scan)"
+    if missing is None:
+        note = (
+            " (missing values not counted: frame too large to scan)"
+            if not scannable
+            else " (missing values could not be counted)"
+        )
+    else:
+        note = "" if any(missing.values()) else " (no missing values)"
     out.add(f"columns (dtype){note}:")
     out.lines.extend(column_lines)
     out.at("the head")
@@ -517,7 +522,7 @@ def _pandas_index(index: Any, scrub: Callable[[str], str]) -> str:
     if kind == "RangeIndex":
         return repr(index)
     n = len(index)
-    names = [str(n) for n in getattr(index, "names", []) if n is not None]
+    names = [str(level) for level in getattr(index, "names", []) if level is not None]
     parts = [kind, f"dtype {index.dtype}" if kind != "MultiIndex" else f"{index.nlevels} levels"]
     if names:
         parts.append(f"names {', '.join(names)}")
@@ -553,6 +558,8 @@ def _series_stats(s: Any, scrub: Callable[[str], str]) -> str:
         parts.append(
             f"min {s.min():.6g}, max {s.max():.6g}, mean {s.mean():.6g}, std {s.std():.6g}"
         )
+    elif kind in "mM" and len(s) - missing > 0:
+        parts.append(f"from {s.min()} to {s.max()}")
     elif kind in "OSUb" or str(s.dtype) in ("category", "string", "str"):
         top = s.value_counts().head(5)
         parts.append(

@@ -28,6 +28,11 @@ attribute chain without digits, shorter than 16 characters (``password=pw``,
 ``token=self.token``), or a call or subscript (``token = get_token()``,
 ``api_key = os.environ["KEY"]``).  ``None``/``null``/``true``/``false`` are kept.
 
+Not built on :func:`codex_notebook.errors.redact`: its ``sk-`` rule has no left boundary
+(``redact("task-management-system")`` gives ``"ta[REDACTED]"``), which would garble ordinary
+data shown to the model; its ``key=value`` and ``Bearer`` rules are covered here.  ``redact``
+could delegate to :class:`Scrubber` instead.
+
 Everything here is pure; a :class:`Scrubber` is immutable and safe to share between threads.
 """
 
