@@ -56,7 +56,7 @@ def tools(tmp_path: Path) -> Iterator[KernelHarness]:
 def answer_of(h: KernelHarness, expression: str) -> str:
     """Wait for the worker's result, then print ``expression`` of it (``v``)."""
     return eventually(
-        h, f"v = res.get('v')\nprint('READY' if 'v' in res else '', {expression})", "READY"
+        h, f"if 'v' in res:\n    v = res['v']\n    print('READY', {expression})", "READY"
     )
 
 
