@@ -349,3 +349,15 @@ def test_cells_and_last_error_entry_points(shell: InteractiveShell, watcher: Cel
     run(shell, "y.nope")
     assert "In [1]:\ny = 2" in calls.cells(shell, last="2", watcher=watcher).text
     assert calls.last_error(shell, watcher=watcher).text.startswith("AttributeError")
+
+
+def test_agent_code_cannot_prompt_for_input(shell: InteractiveShell) -> None:
+    import builtins
+    import getpass
+
+    original_input, original_getpass = builtins.input, getpass.getpass
+    outcome = run_code(shell, "name = input('your name? ')")
+    assert outcome.status == "error" and outcome.error is not None
+    assert "cannot prompt the user" in outcome.error
+    assert run_code(shell, "import getpass\ngetpass.getpass()").status == "error"
+    assert builtins.input is original_input and getpass.getpass is original_getpass

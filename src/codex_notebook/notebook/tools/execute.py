@@ -31,6 +31,8 @@ Must run on the kernel's main thread (through :mod:`codex_notebook.notebook.main
 from __future__ import annotations
 
 import ast
+import builtins
+import getpass
 import io
 import itertools
 import linecache
@@ -200,20 +202,37 @@ class _BoundedText(io.TextIOBase):
 
 @contextmanager
 def _captured(shell: Any) -> Iterator[tuple[_BoundedText, _BoundedText, list[dict[str, Any]]]]:
+    """Capture stdout, stderr and displays; make ``input()``/``getpass()`` fail fast.
+
+    In a kernel ``input()`` asks the frontend through the current cell and blocks the main
+    thread until someone answers: the agent's code must not prompt the user that way.
+    """
     from IPython.core.displaypub import CapturingDisplayPublisher
 
     out, err = _BoundedText(), _BoundedText()
     publisher = CapturingDisplayPublisher()  # type: ignore[no-untyped-call]
     saved = sys.stdout, sys.stderr, getattr(shell, "display_pub", None)
+    saved_input, saved_getpass = builtins.input, getpass.getpass
     sys.stdout, sys.stderr = out, err
+    builtins.input = _no_input
+    setattr(getpass, "getpass", _no_input)  # noqa: B010 - mypy: a module function
     if saved[2] is not None:
         shell.display_pub = publisher
     try:
         yield out, err, publisher.outputs
     finally:
         sys.stdout, sys.stderr = saved[0], saved[1]
+        builtins.input = saved_input
+        setattr(getpass, "getpass", saved_getpass)  # noqa: B010
         if saved[2] is not None:
             shell.display_pub = saved[2]
+
+
+def _no_input(prompt: object = "", *args: object, **kwargs: object) -> str:
+    raise RuntimeError(
+        "input() and getpass() are not available to run_python: the agent cannot prompt the "
+        "user; ask in your reply instead"
+    )
 
 
 def _register_source(filename: str, source: str) -> None:
