@@ -23,6 +23,8 @@ altogether.  Compiling ourselves:
   the inline backend does not show them in the user's next cell;
 - ``SystemExit`` is reported, never exits the kernel; ``KeyboardInterrupt`` (the kernel's
   interrupt) and the time budget stop the code and are reported;
+- ``input()`` / ``getpass()`` raise at once: in a kernel they would prompt through whichever
+  cell is current and block the main thread until someone answered;
 - top-level ``await`` is refused with a clear message (the kernel's event loop is running).
 
 Must run on the kernel's main thread (through :mod:`codex_notebook.notebook.mainthread`).
