@@ -11,6 +11,7 @@ Each module does one job and is either pure or takes the IPython shell explicitl
 - :mod:`.tracebacks` — an exception as plain text (no ANSI colours).
 - :mod:`.kernel_state` — recent cells and the last error (``cells``, ``last_error``).
 - :mod:`.execute` — running the agent's code in the user namespace (``run_python``).
+- :mod:`.calls` — one entry point per tool (arguments coerced, the namespace's secrets known).
 
 Anything here that calls user code (``repr``, ``len``, pandas ``.head()``) must run on the kernel's
 main thread: route it through :mod:`codex_notebook.notebook.mainthread`.  Nothing here imports
