@@ -103,16 +103,15 @@ class _Driver:
         """The server, the slot's conversation, then ``turn/start`` (None: stopped meanwhile)."""
         turn, session = self.turn, self.session
         client = session.server.client()
-        thread, notice = turn.slot.resolve(
-            client,
-            start=session.thread_options(turn.options),
-            resume=session.resume_options(turn.options),
-        )
-        notices = [n for n in (session.server.notice, notice) if n]
+        options = session.thread_options(turn.options)
+        thread, notice = turn.slot.resolve(client, start=options, resume=options)
+        missing = session.missing_tools(thread)
+        notices = [n for n in (session.server.notice, notice, missing) if n]
         if notices:  # e.g. the demo's sandbox fallback, a conversation that could not resume
             turn.set_notice(" ".join(notices))
         if self.stop():
             return None
+        session.activate(thread.id, turn)  # before turn/start: its tool calls find this cell
         handle = thread.turn(
             turn.prompt,
             request_handler=turn.on_request,
@@ -190,6 +189,7 @@ class _Driver:
             log.exception("codex_notebook: finishing turn [%s] failed", turn.number)
         finally:
             self.handle = None
+            session.deactivate(turn)
             turn.slot.release(turn)
             turn.released(bundle)
             session.turn_done(turn)

@@ -6,13 +6,15 @@ import atexit
 import os
 from typing import Any
 
-from .cells import CellTracker
+from .kernel_tools import NotebookTools
 from .magics import CodexMagics
+from .mainthread import main_queue
 from .session import NotebookSession
+from .tools.kernel_state import CellWatcher
 
 __all__ = ["current_session", "load", "unload"]
 
-_LOADED: list[tuple[NotebookSession, CellTracker]] = []
+_LOADED: list[tuple[NotebookSession, CellWatcher]] = []
 
 
 def current_session() -> NotebookSession | None:
@@ -28,8 +30,14 @@ def load(ipython: Any) -> None:
         name = ipython.user_ns.get("__session__") or os.environ.get("JPY_SESSION_NAME")
         return str(name) if name else None
 
-    cells = CellTracker(ipython)
-    session = NotebookSession(notebook=notebook, current_cell=lambda: cells.current)
+    cells = CellWatcher(ipython).install()
+    queue = main_queue()  # the one FIFO of work for the kernel's main thread
+    session = NotebookSession(
+        notebook=notebook,
+        current_cell=cells.running_count,
+        waiter=queue.blocking_wait,
+        tools=lambda s: NotebookTools(ipython, queue, cells, s.active_turn),
+    )
     _LOADED.append((session, cells))
     ipython.register_magics(CodexMagics(ipython, session, cells))
     atexit.register(session.close)
@@ -41,8 +49,9 @@ def unload(ipython: Any) -> None:
         return
     session, cells = _LOADED.pop()
     atexit.unregister(session.close)
-    cells.close()
+    cells.uninstall()
     session.close()
+    main_queue().close()  # nothing queued for the kernel survives the extension
     magics = ipython.magics_manager.magics
     magics["line"].pop("codex", None)
     magics["cell"].pop("codex", None)

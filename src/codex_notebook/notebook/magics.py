@@ -20,9 +20,10 @@ from pydantic import BaseModel
 from ..errors import CodexError, InvalidArgumentError
 from ..policies import check_approval, check_sandbox
 from .backends import BACKENDS, RemoteTarget
-from .cells import CellTracker
-from .session import NotebookSession, NotebookTurn
+from .session import NotebookSession, NotebookTurn, TurnOptions
 from .text import format_tokens
+from .tools import calls
+from .tools.kernel_state import CellWatcher, find_last_error
 
 __all__ = ["CodexMagics"]
 
@@ -36,20 +37,23 @@ SUBCOMMANDS = (
     "restart",
     "backend",
     "connect",
+    "insert",
+    "fix",
     "log",
 )
+TOOL_LEVELS = ("all", "read", "none")
 #: How long ``%codex interrupt`` waits for the stopped turns to finish.
 INTERRUPT_GRACE_S = 5.0
 #: How long a ``--wait`` cell interrupted by the kernel waits for its turn to stop.
 STOP_WAIT_S = 10.0
-CONFIG_KEYS = ("model", "cwd", "sandbox", "approval", "timeout", "thread")
+CONFIG_KEYS = ("model", "cwd", "sandbox", "approval", "tools", "timeout", "thread")
 
 
 @magics_class
 class CodexMagics(Magics):
     """Run Codex turns from cells; each streams into its own widget."""
 
-    def __init__(self, shell: Any, session: NotebookSession, cells: CellTracker) -> None:
+    def __init__(self, shell: Any, session: NotebookSession, cells: CellWatcher) -> None:
         super().__init__(shell)
         self.session = session
         self.cells = cells
@@ -62,6 +66,8 @@ class CodexMagics(Magics):
     @argument("--cwd", metavar="DIR", help="working directory for the agent")
     @argument("--sandbox", metavar="MODE", help="read-only | workspace-write | full-access")
     @argument("--approval", metavar="MODE", help="ask (default) | review | deny")
+    @argument("--tools", metavar="LEVEL", help="all (default) | read | none: the notebook tools")
+    @argument("--fix", action="store_true", help="ask about the last error (and propose a fix)")
     @argument("--wait", action="store_true", help="block until the turn ends (Ctrl-C stops it)")
     @argument("-o", "--output", metavar="VAR", help="bind the NotebookTurn to VAR at once")
     @argument("--schema", metavar="MODEL", help="pydantic model for a structured result")
@@ -72,21 +78,27 @@ class CodexMagics(Magics):
 
         Subcommands: status | wait [NAME|all] [--timeout S] | interrupt [NAME|all] |
         threads | new [NAME] | config [key=value ...] | restart | backend [demo|codex|remote] |
-        connect URL [--token-file F] | log
+        connect URL [--token-file F] | insert [N] | fix [instructions] | log
         """
         if cell is None:
             return self._line(line)
-        options = self._parse_cell_options(line)
+        options, fix = self._parse_cell_options(line)
         prompt = self._interpolate(cell).strip()
+        if fix:
+            prompt = self._fix_prompt(prompt)
         if not prompt:
             raise UsageError("The %%codex cell is empty: write the prompt below the %%codex line.")
+        return self._run(prompt, options)
+
+    def _run(self, prompt: str, options: TurnOptions) -> None:
+        """Start a turn shown in this cell (and wait for it with ``--wait``)."""
 
         def show(turn: NotebookTurn) -> Any:
             if options.output:
                 self.ip.user_ns[options.output] = turn
             return display(turn.widget, display_id=True)
 
-        turn = self.session.submit(prompt, options, cell=self.cells.current, show=show)
+        turn = self.session.submit(prompt, options, cell=self.cells.running_count(), show=show)
         if options.wait:
             try:
                 turn.wait()
@@ -97,7 +109,7 @@ class CodexMagics(Magics):
         return None
 
     # -- the cell magic ---------------------------------------------------------------
-    def _parse_cell_options(self, line: str) -> Any:
+    def _parse_cell_options(self, line: str) -> tuple[TurnOptions, bool]:
         try:
             args = parse_argstring(self.codex, line)
         except UsageError as exc:
@@ -109,6 +121,8 @@ class CodexMagics(Magics):
                 check_approval(args.approval, name="--approval")
         except InvalidArgumentError as exc:
             raise UsageError(str(exc)) from None
+        if args.tools is not None and args.tools not in TOOL_LEVELS:
+            raise UsageError(f"--tools {args.tools!r}: use all, read (no code runs) or none")
         if args.timeout is not None and args.timeout <= 0:
             raise UsageError(f"--timeout must be a positive number of seconds, not {args.timeout}")
         if args.output is not None and not args.output.isidentifier():
@@ -122,17 +136,33 @@ class CodexMagics(Magics):
                 raise UsageError(f"--cwd {args.cwd!r} is not an existing directory")
             cwd = str(path)
         schema = self._resolve_schema(args.schema) if args.schema else None
-        return self.session.with_defaults(
+        options = self.session.with_defaults(
             thread=args.thread,
             new=args.new or None,
             model=args.model,
             cwd=cwd,
             sandbox=args.sandbox,
             approval=args.approval,
+            tools=args.tools,
             wait=args.wait or None,
             output=args.output,
             schema=schema,
             timeout=args.timeout,
+        )
+        return options, bool(args.fix)
+
+    def _fix_prompt(self, instructions: str) -> str:
+        """The last error (its cell, its traceback; secrets scrubbed) as a question."""
+        watcher = self.cells
+        if find_last_error(self.ip, watcher) is None:
+            raise UsageError("No cell has raised an exception in this kernel: nothing to fix.")
+        error = calls.last_error(self.ip, watcher=watcher).text
+        ask = instructions or "Why did it fail?"
+        return (
+            f"A cell in my notebook failed. {ask}\n"
+            "Find the cause (look at my variables if it helps) and propose the fixed cell with "
+            "the notebook's propose_cell tool; explain the fix in a sentence or two.\n\n"
+            f"{error}"
         )
 
     def _resolve_schema(self, name: str) -> type[BaseModel]:
@@ -230,7 +260,7 @@ class CodexMagics(Magics):
             print("Stopped waiting; the turns keep running (%codex interrupt stops them).")
             return
         for turn in turns:
-            turn.republish(self.cells.current)
+            turn.republish(self.cells.running_count())
         if not finished:
             pending = [t for t in turns if not t.done()]
             print(f"%codex wait: {len(pending)} turn(s) still running after {timeout} s")
@@ -242,7 +272,7 @@ class CodexMagics(Magics):
             turn.interrupt()
         if self.session.wait(turns, INTERRUPT_GRACE_S):  # they end within ~10 ms normally
             for turn in turns:
-                turn.republish(self.cells.current)
+                turn.republish(self.cells.running_count())
         print(f"interrupted {len(turns)} turn(s)")
 
     def _cmd_threads(self, rest: Sequence[str]) -> None:
@@ -259,6 +289,30 @@ class CodexMagics(Magics):
             rows,
             f"backend: {self.session.backend_name}",
         )
+
+    def _cmd_insert(self, rest: Sequence[str]) -> None:
+        """``%codex insert [N]``: proposal N (default: the latest) of the latest turn that
+        proposed cells, as a new cell below this one."""
+        turn = next((t for t in reversed(self.session.select(None)) if t.proposals), None)
+        if turn is None:
+            raise UsageError("%codex insert: no turn has proposed a cell yet")
+        proposals = turn.proposals
+        try:
+            number = int(rest[0]) if rest else len(proposals)
+        except ValueError:
+            raise UsageError(f"%codex insert: N is a number, not {rest[0]!r}") from None
+        if not 1 <= number <= len(proposals):
+            raise UsageError(
+                f"%codex insert: the latest turn with proposals ({turn!r}) has proposals 1 to "
+                f"{len(proposals)}"
+            )
+        self.ip.set_next_input(proposals[number - 1], replace=False)
+        print(f"proposed cell {number} of turn [{turn.number}] is in a new cell below")
+
+    def _cmd_fix(self, rest: Sequence[str]) -> None:
+        """``%codex fix [instructions]``: ask about the last error, in this cell."""
+        options = self.session.with_defaults()
+        self._run(self._fix_prompt(" ".join(rest)), options)
 
     def _cmd_new(self, rest: Sequence[str]) -> None:
         name = rest[0] if rest else self.session.defaults.thread
@@ -284,6 +338,8 @@ class CodexMagics(Magics):
         print("; ".join(f"{k} = {v!r}" for k, v in updates.items()))
 
     def _config_value(self, key: str, value: str) -> Any:
+        if key == "tools" and value not in TOOL_LEVELS:
+            raise UsageError("%codex config: tools must be all, read or none")
         try:
             if key == "sandbox":
                 return check_sandbox(value)

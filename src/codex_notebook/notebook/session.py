@@ -25,9 +25,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from ..client import Thread
 from ..errors import TransportClosedError
 from .backends import RemoteTarget
 from .driver import start_driver
+from .kernel_tools import NAMESPACE, TOOL_NAMES, NotebookTools
 from .logs import LogLine, format_log, parse_log
 from .registry import ThreadRegistry
 from .server import ServerRuntime
@@ -74,6 +76,7 @@ class NotebookSession:
         notebook: Callable[[], str | None] | None = None,
         current_cell: Callable[[], int | None] = lambda: None,
         waiter: Waiter | None = None,
+        tools: Callable[[NotebookSession], NotebookTools] | None = None,
     ) -> None:
         self.state_dir = state_dir or Path.cwd() / ".codex_notebook"
         self.defaults = TurnOptions()
@@ -86,7 +89,9 @@ class NotebookSession:
         self._lock = threading.Lock()
         self._numbers = itertools.count(1)
         self._closing = False
+        self._active: dict[str, NotebookTurn] = {}  # codex thread id -> the turn running on it
         self.turns: deque[NotebookTurn] = deque(maxlen=HISTORY)
+        self.tools = tools(self) if tools is not None else None
 
     # -- facts
 
@@ -161,11 +166,42 @@ class NotebookSession:
         """Driver thread, last thing it does (nothing to do yet; a hook for subclasses)."""
 
     def thread_options(self, options: TurnOptions) -> dict[str, Any]:
-        """``thread/start`` options for a new conversation."""
-        return {"cwd": options.cwd or self._default_cwd()}
+        """``thread/start`` (and resume) options: the folder, and the notebook's tools (declared
+        on every new thread; a resumed one gets its handlers back)."""
+        found: dict[str, Any] = {"cwd": options.cwd or self._default_cwd()}
+        if self.tools is not None:
+            found["tools"] = self.tools.toolset
+        return found
 
-    def resume_options(self, options: TurnOptions) -> dict[str, Any]:
-        return {"cwd": options.cwd or self._default_cwd()}
+    def missing_tools(self, thread: Thread) -> str | None:
+        """A notice when a conversation cannot call the notebook's tools (started before they
+        existed, or by another client); None when it can, or when nobody can tell."""
+        if self.tools is None or thread.tool_names is None:
+            return None
+        missing = [n for n in TOOL_NAMES if f"{NAMESPACE}.{n}" not in thread.tool_names]
+        if not missing:
+            return None
+        return (
+            f"This conversation was started without the notebook's tools ({', '.join(missing)}): "
+            "the agent cannot look at your kernel in it. `%%codex --new` starts a conversation "
+            "that can."
+        )
+
+    # -- which turn runs on a codex thread (kernel tools find their cell's turn)
+
+    def activate(self, thread_id: str, turn: NotebookTurn) -> None:
+        """Driver thread, before ``turn/start``: one active turn per codex thread."""
+        with self._lock:
+            self._active[thread_id] = turn
+
+    def deactivate(self, turn: NotebookTurn) -> None:
+        with self._lock:
+            for thread_id in [k for k, t in self._active.items() if t is turn]:
+                del self._active[thread_id]
+
+    def active_turn(self, thread_id: str) -> NotebookTurn | None:
+        with self._lock:
+            return self._active.get(thread_id)
 
     def turn_options(self, options: TurnOptions) -> dict[str, Any]:
         """``turn/start`` options of one cell."""

@@ -53,6 +53,7 @@ from .blocks import (
 from .text import CAP_CHARS, AnsiStripper, TextStream, cap_text, strip_ansi, u16len
 
 __all__ = [
+    "ApprovalDecided",
     "CellProposed",
     "ToolAsked",
     "ToolDone",
@@ -79,6 +80,14 @@ class ToolAsked:
 
 
 @dataclass(frozen=True)
+class ApprovalDecided:
+    """The person answered a kernel-tool approval (the outcome follows as :class:`ToolDone`)."""
+
+    call_id: str
+    decision: str
+
+
+@dataclass(frozen=True)
 class ToolDone:
     """A kernel tool finished: one line of outcome, the names code changed."""
 
@@ -99,7 +108,7 @@ class CellProposed:
     explanation: str = ""
 
 
-LocalEvent = ToolAsked | ToolDone | CellProposed
+LocalEvent = ToolAsked | ApprovalDecided | ToolDone | CellProposed
 
 # --------------------------------------------------------------------------- helpers
 
@@ -819,7 +828,7 @@ class Transcript:
     def apply(self, event: Notification | LocalEvent) -> None:
         """Fold one event.  Never raises on unknown or malformed input."""
         try:
-            if isinstance(event, (ToolAsked, ToolDone, CellProposed)):
+            if isinstance(event, (ToolAsked, ApprovalDecided, ToolDone, CellProposed)):
                 self._local(event)
             else:
                 self._apply(event)
@@ -965,6 +974,10 @@ class Transcript:
                 DecisionView(d, *_CODE_BUTTONS[d], recommended=False) for d in ("accept", "decline")
             )
             self._add(approval, before=call.id)
+        elif isinstance(event, ApprovalDecided):
+            asked = self._records.get(f"approval-{event.call_id}")
+            if isinstance(asked, _Approval) and asked.pending:
+                asked.state, asked.decision = "decided", event.decision
         elif isinstance(event, ToolDone):
             call = self._tool_call(event.call_id)
             call.outcome = event.outcome

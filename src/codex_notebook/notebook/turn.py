@@ -18,6 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -136,6 +137,7 @@ class NotebookTurn:
         self._error: BaseException | None = None
         self._approvals: dict[Any, PendingApproval] = {}
         self._proposals: list[str] = []
+        self._jobs: list[Future[Any]] = []  # kernel-tool work queued for this turn
         self._bundle: dict[str, str] | None = None
         self._landed = False  # the final rendering surely reached the cell's output
         self.display: Any = None  # the DisplayHandle of the cell's output
@@ -238,6 +240,26 @@ class NotebookTurn:
         if self._waiter is not None:
             return self._waiter(self._done.is_set, timeout)
         return self._done.wait(timeout)
+
+    def wait_for_approval(self, timeout: float | None = None) -> PendingApproval | None:
+        """Block until the turn waits for a decision and return the oldest one; None if the
+        turn ended first or ``timeout`` passed.  (Runs the notebook from top to bottom:
+        ``turn.decide("accept", turn.wait_for_approval(60).id)``.)"""
+
+        def asking() -> bool:
+            return self._done.is_set() or bool(self.pending_approvals)
+
+        if self._waiter is not None:
+            self._waiter(asking, timeout)
+        else:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while not asking():
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                self._done.wait(0.05 if remaining is None else min(0.05, remaining))
+        pending = self.pending_approvals
+        return pending[0] if pending else None
 
     def result(self, timeout: float | None = None) -> TurnResult[Any]:
         """The result, once the turn is over. Raises what stopped it from running at all."""
@@ -343,6 +365,16 @@ class NotebookTurn:
         self._inbox.append(event)
         self._wake()
 
+    def track(self, job: Future[Any]) -> None:
+        """Kernel tools: work queued on the main thread for this turn; cancelled if the
+        turn ends before it ran (nothing of a finished turn runs late)."""
+        with self._lock:
+            if self._phase not in TERMINAL:
+                self._jobs = [j for j in self._jobs if not j.done()]
+                self._jobs.append(job)
+                return
+        job.cancel()
+
     def add_proposal(self, code: str) -> int:
         """Kernel tools: remember a proposed cell; returns its number (1-based)."""
         with self._lock:
@@ -411,8 +443,11 @@ class NotebookTurn:
             self._phase = phase
             self._detail = ""
             self._approvals.clear()
+            jobs, self._jobs = self._jobs, []
             if self.started_at is not None:
                 self.ended_at = time.time()
+        for job in jobs:
+            job.cancel()
 
     def released(self, bundle: dict[str, str] | None) -> None:
         """The final rendering was sent: let go of the widget and the driver's state."""

@@ -83,6 +83,7 @@ class ErrorRecord:
 class _Running:
     raw_cell: str
     cell_id: str | None
+    count: int | None  # the number the notebook shows for it (None: not a numbered cell)
 
 
 class CellWatcher:
@@ -122,10 +123,14 @@ class CellWatcher:
         return self._running is not None
 
     def running_count(self) -> int | None:
-        """The execution count of the cell running now, if one is."""
-        if self._running is None:
-            return None
-        return len(_raw_history(self.shell)) - 1
+        """The execution count of the cell running now, as the notebook shows it (None when
+        no cell runs, or the running one is not numbered: ``store_history=False``).
+
+        While a cell runs IPython's ``execution_count`` is already the next cell's
+        number: the hook records the right one when the cell starts.
+        """
+        running = self._running
+        return running.count if running is not None else None
 
     @property
     def last_error(self) -> ErrorRecord | None:
@@ -133,7 +138,9 @@ class CellWatcher:
 
     def _pre_run_cell(self, info: Any) -> None:
         try:
-            self._running = _Running(str(info.raw_cell), getattr(info, "cell_id", None))
+            stored = getattr(info, "store_history", True)
+            count = self.shell.execution_count - 1 if stored else None
+            self._running = _Running(str(info.raw_cell), getattr(info, "cell_id", None), count)
         except Exception:
             self._running = None
 
