@@ -94,6 +94,28 @@ EXPECTED: dict[str, Expect] = {
             "refused = denied.result": ("completed", "did not run"),
         },
     ),
+    "kernel_tools.ipynb": Expect(
+        statuses={},
+        answers={
+            "What data do I have": (
+                "`notebook.variables`",
+                "`notebook.inspect`",
+                "6 rows × 3 columns",
+                "region, month, revenue",
+            ),
+            "--fix -o fixing": ("`notebook.last_error`", "KeyError", "Proposed cell 1"),
+            'Compute `sales.groupby("region")': (
+                "Approved — it ran in the kernel",
+                "north    250.25",
+            ),
+            "--tools read": ("turned off run\\_python (--tools read)",),
+        },
+        outputs={
+            "fix = fixing.result": ("completed", 'total = sales["revenue"].sum()'),
+            "%codex insert": ("proposed cell 1 of turn",),
+            "approval = compute.wait_for_approval": ("asked to run:", "east     168.75"),
+        },
+    ),
     "results_as_values.ipynb": Expect(
         statuses={},
         answers={
@@ -213,6 +235,9 @@ def test_notebooks_are_saved_clean() -> None:
 
 def test_runs_without_errors(executed: Executed) -> None:
     for cell in code_cells(executed.nb):
+        if "raises-exception" in cell.metadata.get("tags", []):  # fails on purpose
+            assert any(out.output_type == "error" for out in cell.get("outputs", []))
+            continue
         for out in cell.get("outputs", []):
             assert out.output_type != "error", (
                 f"{executed.name}: {cell.source!r} raised {out.ename}: {out.evalue}\n"
@@ -264,3 +289,11 @@ def test_executed_notebook_round_trips(executed: Executed) -> None:
         c.get("outputs") for c in code_cells(executed.nb)
     ]
     assert executed.seconds < 100, f"{executed.name} took {executed.seconds:.0f} s"
+
+
+def test_a_key_in_the_namespace_never_reaches_the_agent(executed: Executed) -> None:
+    if executed.name != "kernel_tools.ipynb":
+        pytest.skip("only kernel_tools.ipynb keeps a key in its namespace")
+    for cell in codex_cells(executed.nb):
+        shown = str(cell.get("outputs", []))
+        assert "sk-demo-not-a-real-key" not in shown, cell.source

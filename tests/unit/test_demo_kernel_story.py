@@ -625,3 +625,14 @@ def test_proposed_fix_matches_columns_case_insensitively() -> None:
     error = ErrorFacts("KeyError", "'PRICE'", "df['PRICE']")
     fix = proposed_fix(error, "df['PRICE']\n", columns=("price", "qty"), frame="df")
     assert (fix.code, fix.fixed) == ("df['price']\n", True)
+
+
+def test_the_demo_model_reads_the_columns_from_the_notebooks_own_inspect_answer() -> None:
+    pd = pytest.importorskip("pandas")
+    from codex_notebook.demo.tool_answers import frame_facts
+    from codex_notebook.notebook.tools.describe import describe
+
+    frame = pd.DataFrame({"region": ["n"], "month": ["jan"], "revenue": [1.0]})
+    facts = frame_facts(describe("sales", frame).text)
+    assert facts.columns == ("region", "month", "revenue")
+    assert facts.shape == (1, 3)

@@ -280,3 +280,12 @@ def test_scrubbing_a_huge_text_is_linear() -> None:
     huge = ("password=" + "a" * 100 + " ") * 20_000 + "sk-" * 50_000
     cleaned = Scrubber(environ={})(huge)
     assert len(cleaned) < len(huge)
+
+
+@pytest.mark.parametrize("name", ["KeyError", "TokenError", "AuthenticationWarning"])
+def test_exception_names_are_not_credentials(name: str) -> None:
+    assert not is_credential_name(name)
+
+
+def test_an_exception_naming_a_missing_column_keeps_the_column() -> None:
+    assert Scrubber()("KeyError: 'Revenue'") == "KeyError: 'Revenue'"

@@ -63,9 +63,11 @@ _DTYPE_WORD = (
 )
 _DTYPE_LINE_RE = re.compile(
     rf"^\s*(?:[-*+]\s+)?`?(?P<col>[^\s`:|]+)`?\s*(?::\s*|\s{{2,}}|\t|\s+)(?P<dtype>{_DTYPE_WORD})\s*$"
+    # the notebook's own inspect answer: "  revenue (float64)" / "  x (float64, 2 missing)"
+    rf"|^\s+(?P<col2>[^\s(]+)\s+\((?P<dtype2>{_DTYPE_WORD})\b[^)]*\)\s*$"
 )
 _DTYPES_HEADER_RE = re.compile(
-    r"^\s*(?:#+\s*)?(?:\*\*)?(?:dtypes?|columns?)(?:\*\*)?\s*:?\s*$", re.I
+    r"^\s*(?:#+\s*)?(?:\*\*)?(?:dtypes?|columns?)(?:\*\*)?(?:\s*\([^)]*\))*\s*:?\s*$", re.I
 )
 _EXC_LINE_RE = re.compile(
     r"^(?:[\w.]+\.)?(?P<type>[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Warning|Iteration))"
@@ -322,7 +324,7 @@ def _dtype_block_columns(lines: Sequence[str]) -> tuple[str, ...]:
                 if names or follow.strip():
                     break
                 continue
-            names.append(match.group("col"))
+            names.append(match.group("col") or match.group("col2"))
         if names:
             return tuple(name for name in names if name.lower() not in ("dtype", "dtypes"))
     return ()

@@ -383,6 +383,7 @@ class ProposalView(BlockView):
     code: str = ""
     code_html: str = ""
     explanation: str = ""
+    explanation_html: str = ""  # the explanation as sanitized inline markdown
     inserted: bool = False
 
 

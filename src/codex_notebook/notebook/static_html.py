@@ -254,11 +254,7 @@ def _tool(b: ToolCallView) -> str:
 
 
 def _proposal(b: ProposalView) -> str:
-    explanation = (
-        f'<div style="{_S_MUTED}">{inline_markdown_html(b.explanation)}</div>'
-        if b.explanation
-        else ""
-    )
+    explanation = f'<div style="{_S_MUTED}">{b.explanation_html}</div>' if b.explanation else ""
     return (
         f'<div style="{_S_ROW}"><div style="font-weight:600;font-size:12px">'
         f"Proposed cell {b.number}</div>{explanation}{_pre(b.code)}"

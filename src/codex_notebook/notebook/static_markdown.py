@@ -115,7 +115,7 @@ def _tool(b: ToolCallView) -> str:
 def _proposal(b: ProposalView) -> str:
     parts = [f"**Proposed cell {b.number}**"]
     if b.explanation:
-        parts.append(md_text(b.explanation))
+        parts.append(safe_markdown(b.explanation))
     parts.append(md_fence(b.code, "python"))
     parts.append(f"*Insert it with* {md_code(f'%codex insert {b.number}')}")
     return "\n\n".join(parts)

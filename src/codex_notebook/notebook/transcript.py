@@ -705,6 +705,7 @@ class _Proposal(_Record):
             code=self.code,
             code_html=sanitize.highlight_python(self.code),
             explanation=self.explanation,
+            explanation_html=sanitize.inline_markdown_html(self.explanation),
         )
 
 
@@ -1113,8 +1114,9 @@ class Transcript:
         call.tool = _str(item.get("tool"))
         arguments = item.get("arguments")
         call.arguments = _summarize_arguments(arguments)
-        if isinstance(arguments, dict) and isinstance(arguments.get("code"), str):
-            call.code = call.code or arguments["code"]
+        code = arguments.get("code") if isinstance(arguments, dict) else None
+        if call.tool == "run_python" and isinstance(code, str):  # a proposal shows its own
+            call.code = call.code or code
         if completed:
             status = _str(item.get("status"))
             if item.get("success") is False or status == "failed":

@@ -524,7 +524,11 @@ function render({ model, el }) {
     const title = h("div", "cxn-approval-title");
     title.append(icon("cell"), h("span", "", `Proposed cell ${b.number}`));
     wrap.appendChild(title);
-    if (b.explanation) wrap.appendChild(h("div", "cxn-plan-explanation", b.explanation));
+    if (b.explanation_html) {
+      const explanation = h("div", "cxn-plan-explanation");
+      explanation.innerHTML = b.explanation_html; // inline markdown, sanitized in Python
+      wrap.appendChild(explanation);
+    }
     wrap.appendChild(codeBlock(b.code, b.code_html));
     const actions = h("div", "cxn-actions");
     const note = h("span", "cxn-actions-note");

@@ -94,6 +94,9 @@ _CREDENTIAL_SUFFIXES: Final = ("password", "passwd", "secret", "token", "apikey"
 #: Words that mark a credential only as the last word of a name (``db_pass``, not ``pass_rate``).
 #: The shell's ``PWD`` is a directory: a lone ``pwd`` is not a credential, ``db_pwd`` is.
 _CREDENTIAL_LAST_WORDS: Final = frozenset({"pass", "pw", "pwd"})
+#: A last word that makes a name an exception class, not a credential: ``KeyError``,
+#: ``TokenExpiredException`` (everything else stays hidden: a wrong guess only hides a value).
+_NOT_A_VALUE_WORDS: Final = frozenset({"error", "errors", "exception", "warning"})
 #: A word before ``key`` that makes it a data key, not a credential (``primary_key``, ``sort_key``).
 NON_SECRET_KEY_QUALIFIERS: Final = frozenset(
     {
@@ -141,6 +144,8 @@ def is_credential_name(name: str) -> bool:
     """
     last = re.split(r"[.\[\]'\"]+", name.strip(".[]'\" "))[-1] if name else ""
     words = name_words(last)
+    if len(words) > 1 and words[-1] in _NOT_A_VALUE_WORDS:
+        return False  # KeyError: names an exception, not a credential
     for i, word in enumerate(words):
         if word == "key" and i > 0 and words[i - 1] in NON_SECRET_KEY_QUALIFIERS:
             continue
