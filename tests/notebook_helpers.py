@@ -48,7 +48,9 @@ class WidgetRecorder:
         fragments: list[str] = []
         for block in self.blocks():
             fragments += block.get("html_segments", [])
-            fragments += [block.get(k, "") for k in ("reason_html", "code_html", "explanation_html")]
+            fragments += [
+                block.get(k, "") for k in ("reason_html", "code_html", "explanation_html")
+            ]
         for message in self.messages:
             content = message.get("content", {})
             if content.get("type") == "commit":

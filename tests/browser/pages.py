@@ -8,6 +8,7 @@ inferring it from the DOM. ``window.__cxnPage`` holds the small page-side helper
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from playwright.sync_api import Page
 from tests.browser.conftest import Lab
 
 KERNEL_START_MS = 60_000
+RESTART_MS = 60_000
 
 # Installed before the application loads; everything reads window.jupyterapp lazily.
 PAGE_HELPERS = """
@@ -149,3 +151,25 @@ def kernels_cleaned(server: Lab) -> Iterator[None]:
             if kernel["id"] not in before:
                 with contextlib.suppress(Exception):
                     server.api("DELETE", f"/api/kernels/{kernel['id']}")
+
+
+def kernel_menu(page: Page, item: str) -> None:
+    page.get_by_role("menuitem", name="Kernel", exact=True).click()
+    label = page.locator(".lm-Menu-itemLabel").filter(has_text=re.compile(f"^{re.escape(item)}$"))
+    page.locator(".lm-Menu .lm-Menu-item").filter(has=label).click()
+
+
+def dialog_button(page: Page, text: str) -> None:
+    page.locator(".jp-Dialog button").filter(has_text=re.compile(f"^{re.escape(text)}$")).click()
+
+
+def restart_from_ui(page: Page, name: str) -> None:
+    kernel_menu(page, "Restart Kernel…")
+    dialog_button(page, "Restart")
+    page.wait_for_function("(path) => window.__cxnPage.ready(path)", arg=name, timeout=RESTART_MS)
+
+
+def reload(page: Page, name: str) -> None:
+    """Reload the page; the notebook reopens with a kernel (a new one if it had none)."""
+    page.reload()
+    wait_ready(page, name)

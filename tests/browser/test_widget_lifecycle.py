@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import shutil
 import signal
 import time
@@ -27,9 +26,12 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import ARTIFACTS, Lab
 from tests.browser.pages import (
+    kernel_menu,
     kernels_cleaned,
     model,
     open_notebook,
+    reload,
+    restart_from_ui,
     run_all,
     save,
     wait_ready,
@@ -189,16 +191,6 @@ def settle(page: Page, label: str, quiet_s: float = 1.5, limit_s: float = 20) ->
     return lines
 
 
-def kernel_menu(page: Page, item: str) -> None:
-    page.get_by_role("menuitem", name="Kernel", exact=True).click()
-    label = page.locator(".lm-Menu-itemLabel").filter(has_text=re.compile(f"^{re.escape(item)}$"))
-    page.locator(".lm-Menu .lm-Menu-item").filter(has=label).click()
-
-
-def dialog_button(page: Page, text: str) -> None:
-    page.locator(".jp-Dialog button").filter(has_text=re.compile(f"^{re.escape(text)}$")).click()
-
-
 def probe_view(page: Page, label: str) -> Any:
     return page.locator(".jp-OutputArea-output").filter(has_text=f"probe {label}")
 
@@ -208,12 +200,6 @@ def kernel_id(page: Page, name: str) -> str:
         "(path) => window.__cxnPage.panel(path).sessionContext.session.kernel.id", name
     )
     return kid
-
-
-def restart_from_ui(page: Page, name: str) -> None:
-    kernel_menu(page, "Restart Kernel…")
-    dialog_button(page, "Restart")
-    page.wait_for_function("(path) => window.__cxnPage.ready(path)", arg=name, timeout=RESTART_MS)
 
 
 def shut_down_from_ui(page: Page, name: str) -> None:
@@ -230,12 +216,6 @@ def kill_kernel(server: Lab, page: Page, name: str) -> None:
     assert len(procs) == 1, procs
     procs[0].send_signal(signal.SIGKILL)
     psutil.wait_procs(procs, timeout=10)
-
-
-def reload(page: Page, name: str) -> None:
-    """Reload the page; the notebook reopens with a kernel (a new one if it had none)."""
-    page.reload()
-    wait_ready(page, name)
 
 
 def widget_output(saved: Any) -> tuple[str, dict[str, Any]]:
