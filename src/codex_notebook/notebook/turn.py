@@ -521,6 +521,9 @@ class NotebookTurn:
                     "status": self._state(),
                     "model": self._model,
                     **self._where,
+                    "proposals": [
+                        {"number": n, "code": code} for n, code in enumerate(self._proposals, 1)
+                    ],
                     "duration_ms": result.duration_ms if result is not None else None,
                     "usage": usage.__dict__ if usage is not None else None,
                 }
