@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from codex_notebook.notebook.blocks import (
     ApprovalView,
     CommandView,
@@ -411,3 +413,22 @@ def test_a_tool_call_from_the_server_shows_its_answer() -> None:
         "df: DataFrame (3, 2)",
         "12 ms",
     )
+
+
+def test_a_long_paragraph_is_not_reparsed_while_it_streams(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from codex_notebook.notebook import sanitize
+
+    parses: list[str] = []
+    real = sanitize.split_finished_blocks
+    monkeypatch.setattr(sanitize, "split_finished_blocks", lambda t: parses.append(t) or real(t))
+    transcript = fold()
+    for i in range(200):
+        transcript.apply(note("item/agentMessage/delta", itemId="m1", delta=f"chunk{i} "))
+        transcript.advance()
+    assert parses == []  # no new line: no block can have finished
+    transcript.apply(note("item/agentMessage/delta", itemId="m1", delta="\n\nnext"))
+    transcript.advance()
+    assert len(parses) == 1
+    assert only(transcript, MessageView).html_segments[0].startswith("<p>chunk0")

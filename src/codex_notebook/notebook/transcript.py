@@ -64,8 +64,8 @@ __all__ = [
 ]
 
 #: A markdown tail longer than this is not split into segments while it streams
-#: (one huge paragraph would be re-parsed on every flush); it renders at the end.
-SEGMENT_TAIL_LIMIT = 64 * 1024
+#: (one huge block would be re-parsed on every flush); it renders at the end.
+SEGMENT_TAIL_LIMIT = 16 * 1024
 
 # --------------------------------------------------------------------------- local events
 
@@ -386,6 +386,7 @@ class _Markdown(_Record):
         self.committed = 0
         self.committed_u16 = 0
         self.sent_segments = 0
+        self.scanned = 0  # characters looked at for a new line (where a new block could start)
 
     @property
     def stream(self) -> TextStream | None:
@@ -407,10 +408,20 @@ class _Markdown(_Record):
         return self.text
 
     def advance(self) -> None:
-        """Turn the finished markdown blocks of the streamed text into segments."""
+        """Turn the finished markdown blocks of the streamed text into segments.
+
+        A block can only finish when another starts, and blocks start on a new
+        line: without a newline since the last look there is nothing to parse
+        (a long single paragraph costs nothing per flush).
+        """
         if self.final or self.language:
             return
-        rest = self.text_stream.text[self.committed :]
+        text = self.text_stream.text
+        fresh = "\n" in text[self.scanned :]
+        self.scanned = len(text)
+        if not fresh:
+            return
+        rest = text[self.committed :]
         if len(rest) > SEGMENT_TAIL_LIMIT:
             return
         segments, offset = sanitize.split_finished_blocks(rest)
