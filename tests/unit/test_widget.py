@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from codex_notebook.messages import Notification, ServerRequest
 from codex_notebook.notebook.blocks import HeaderView
@@ -70,24 +72,43 @@ class Wire:
 
     def view_text(self, block_id: str) -> tuple[str, str]:
         """``(rendered html, tail text)`` of a message, as the JS builds it from the messages."""
+        html, _, tail = self.view_stream(block_id)
+        return html, tail
+
+    def view_stream(self, block_id: str) -> tuple[str, int, str]:
+        """``(rendered html, base, tail)``: ``base`` is where the tail starts in the text
+        (offsets count UTF-16 units, so the tail is kept as UTF-16)."""
         html: list[str] = []
-        tail = ""
+        tail = b""
         base = 0
+
+        def append(offset: int, text: str) -> bytes:
+            have = base + len(tail) // 2
+            assert offset <= have, "text must not leave a gap"
+            return tail + text.encode("utf-16-le")[2 * (have - offset) :]
+
         for m in self.messages:
-            if m["method"] != "custom":
+            if m["method"] == "update" and "blocks" in m["state"]:
+                c = {"type": "snapshot", "blocks": m["state"]["blocks"]}
+            elif m["method"] == "custom":
+                c = m["content"]
+            else:
                 continue
-            c = m["content"]
             if c["type"] in ("upsert", "snapshot"):
                 for b in [c["block"]] if c["type"] == "upsert" else c["blocks"]:
                     if b["id"] == block_id:
-                        html, tail, base = list(b["html_segments"]), b["tail"], b["committed"]
+                        html, base = list(b["html_segments"]), b["committed"]
+                        tail = b["tail"].encode("utf-16-le")
             elif c.get("block") == block_id and c["type"] == "append":
-                tail += c["text"][base + len(tail) - c["offset"] :]
+                tail = append(c["offset"], c["text"])
             elif c.get("block") == block_id and c["type"] == "commit":
-                html += c["html"]
-                tail = tail[c["upto"] - base :]
-                base = c["upto"]
-        return "".join(html), tail
+                if c["upto"] > base:
+                    html += c["html"]
+                    tail = tail[2 * (c["upto"] - base) :]
+                    base = c["upto"]
+                if "text" in c:
+                    tail = append(c["offset"], c["text"])
+        return "".join(html), base, tail.decode("utf-16-le")
 
 
 def click(view: TurnView, content: dict[str, Any]) -> None:
@@ -147,9 +168,21 @@ def test_finished_markdown_is_committed_as_html_as_it_completes(view: TurnView) 
     view.flush(RUNNING)
     assert wire.custom("commit") == [
         {"type": "commit", "block": "m1", "upto": 28,
-         "html": ["<h2>A slow answer</h2>\n", "<blockquote>\n<p>quoted</p>\n</blockquote>\n"]}
+         "html": ["<h2>A slow answer</h2>\n", "<blockquote>\n<p>quoted</p>\n</blockquote>\n"],
+         "offset": 28, "text": "1. Each"}
     ]  # fmt: skip
-    assert wire.custom("append")[0]["offset"] == 18  # the text goes first, then its commit
+
+
+def test_text_a_commit_covers_is_never_sent_as_text(view: TurnView) -> None:
+    view.apply([delta("Intro")])
+    view.flush(RUNNING)
+    wire = Wire(view)
+    view.apply([delta(" 😀 paragraph.\n\nNext one.\n\nLast")])
+    view.flush(RUNNING)
+    assert wire.custom("append") == []
+    (commit,) = wire.custom("commit")
+    assert (commit["upto"], commit["offset"], commit["text"]) == (32, 32, "Last")
+    assert wire.view_text("m1") == ("<p>Intro 😀 paragraph.</p>\n<p>Next one.</p>\n", "Last")
 
 
 def test_a_view_that_saw_every_message_shows_the_final_rendering_without_a_jump() -> None:
@@ -165,6 +198,38 @@ def test_a_view_that_saw_every_message_shows_the_final_rendering_without_a_jump(
     assert tail == ""
     assert html == markdown_html(text)
     assert wire.custom("final") == [{"type": "final", "block": "m1"}]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    pieces=st.lists(
+        st.sampled_from(["# T", "\n", "\n\n", "word ", "*em* ", "- item", "```", "é", "😀", "| a |"]),
+        max_size=60,
+    ),
+    flushes=st.lists(st.booleans(), min_size=60, max_size=60),
+)
+@example(pieces=["word ", "😀", "\n\n", "word "], flushes=[True, False, False, True] + [False] * 56)
+def test_a_view_following_the_wire_always_shows_the_streamed_text(
+    pieces: list[str], flushes: list[bool]
+) -> None:
+    view = TurnView(RUNNING)
+    wire = Wire(view)
+    streamed = ""
+    for piece, flush in zip(pieces, flushes, strict=False):
+        view.apply([delta(piece)])
+        streamed += piece
+        if flush:
+            view.flush(RUNNING)
+            _, base, tail = wire.view_stream("m1")
+            assert tail == streamed.encode("utf-16-le")[2 * base :].decode("utf-16-le")
+    view.apply([message(streamed)])
+    view.flush(RUNNING)
+    if not streamed.strip():  # nothing to show: the block goes
+        assert all(block["id"] != "m1" for block in wire.view_blocks())
+        return
+    html, tail = wire.view_text("m1")
+    assert tail == ""
+    assert html == markdown_html(streamed)
 
 
 def test_flush_with_no_change_sends_nothing(view: TurnView) -> None:

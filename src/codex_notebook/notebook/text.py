@@ -33,6 +33,15 @@ def u16len(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
 
 
+def u16tail(text: str, units: int) -> str:
+    """``text`` without its first ``units`` UTF-16 code units (a character boundary)."""
+    if units <= 0:
+        return text
+    if text.isascii():
+        return text[units:]
+    return text.encode("utf-16-le")[2 * units :].decode("utf-16-le")
+
+
 _ANSI_RE = re.compile(
     r"""
     \x1b\[[0-?]*[ -/]*[@-~]                  # CSI: colours, cursor moves

@@ -55,6 +55,7 @@ from ..results import Usage
 from .blocks import DECISIONS, BlockView, HeaderView
 from .static_html import render_html
 from .static_markdown import render_markdown, render_plain
+from .text import u16tail
 from .transcript import LocalEvent, Transcript
 
 __all__ = ["TurnView", "TurnWidget"]
@@ -258,8 +259,13 @@ class TurnView:
         layout.close()
 
     def _stream_messages(self) -> list[dict[str, Any]]:
-        """Lock held: ``append`` / ``reset`` for text streamed since the last flush, then
-        ``commit`` for markdown that finished (the tail must hold the text it cuts)."""
+        """Lock held: ``append`` / ``reset`` for text streamed since the last flush.
+
+        Markdown that finished travels as a ``commit`` (its HTML replaces the
+        text up to ``upto``) carrying the rest of the new text: the part the
+        HTML covers is never sent as text.
+        """
+        commits = {block_id: (upto, html) for block_id, upto, html in self.transcript.take_commits()}
         messages: list[dict[str, Any]] = []
         for block_id, stream in self.transcript.streams():
             if stream.overflowed:
@@ -276,13 +282,23 @@ class TurnView:
                 )
                 continue
             pending = stream.take_pending()
-            if pending is not None:
+            commit = commits.pop(block_id, None)
+            if commit is not None:
+                upto, html = commit
+                message = {"type": "commit", "block": block_id, "upto": upto, "html": html}
+                if pending is not None:
+                    offset, text = pending
+                    text = u16tail(text, upto - offset)
+                    if text:
+                        message.update(offset=max(offset, upto), text=text)
+                messages.append(message)
+            elif pending is not None:
                 offset, text = pending
                 messages.append(
                     {"type": "append", "block": block_id, "offset": offset, "text": text}
                 )
-        for block_id, upto, segments in self.transcript.take_commits():
-            messages.append({"type": "commit", "block": block_id, "upto": upto, "html": segments})
+        for block_id, (upto, html) in commits.items():  # a block that is no longer streaming
+            messages.append({"type": "commit", "block": block_id, "upto": upto, "html": html})
         return messages
 
     def _block_ops(self, current: list[dict[str, Any]]) -> list[dict[str, Any]]:

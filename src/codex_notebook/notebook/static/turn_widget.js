@@ -3,7 +3,10 @@
 // Durable state comes from two traits, `header` and `blocks` (the typed block
 // schema of notebook/blocks.py, as JSON).  Changes arrive as custom messages:
 //   {type: "append", block, offset, text}            streamed text (UTF-16 offsets)
-//   {type: "commit", block, upto, html: [...]}        finished markdown blocks, rendered
+//   {type: "commit", block, upto, html: [...], offset?, text?}
+//                                                    finished markdown blocks, rendered (the
+//                                                    text before `upto` leaves the tail), then
+//                                                    what streamed after them, like an append
 //   {type: "reset", block, text, base, hidden_lines}  capped command output, replaced
 //   {type: "upsert", block, index} / {type: "remove", block} / {type: "final", block}
 //   {type: "snapshot", blocks}                        the answer to our {type: "sync"}
@@ -279,15 +282,25 @@ function render({ model, el }) {
     }
   }
 
+  // The HTML stands for all text before `upto`, so a commit never waits for the
+  // text it covers (the sender drops that text from the message).
   function commit(v, msg) {
     const md = v.md;
     const s = md.stream;
-    if (msg.upto <= s.base) return; // already have it (a snapshot overtook us)
-    const cut = msg.upto - s.base;
-    if (cut > s.node.length) { requestSync(); return; }
-    addSegments(md, msg.html || []);
-    s.node.deleteData(0, cut);
-    s.base = msg.upto;
+    if (msg.upto > s.base) { // else a snapshot overtook us: we have these segments
+      addSegments(md, msg.html || []);
+      s.node.deleteData(0, Math.min(msg.upto - s.base, s.node.length));
+      s.base = msg.upto;
+    }
+    if (typeof msg.text === "string") appendAt(s, msg.offset, msg.text);
+  }
+
+  function appendAt(s, offset, text) {
+    const length = streamLength(s);
+    if (offset > length) { requestSync(); return; } // we missed some: ask for all
+    const skip = length - offset;
+    if (skip >= text.length) return;
+    appendText(s, skip > 0 ? text.slice(skip) : text);
   }
 
   function onCustom(msg) {
@@ -322,11 +335,7 @@ function render({ model, el }) {
     const s = v.stream;
     if (!s) return;
     if (msg.type === "append") {
-      const length = streamLength(s);
-      if (msg.offset > length) { requestSync(); return; } // we missed some: ask for all
-      const skip = length - msg.offset;
-      if (skip >= msg.text.length) return;
-      appendText(s, skip > 0 ? msg.text.slice(skip) : msg.text);
+      appendAt(s, msg.offset, msg.text);
     } else if (msg.type === "reset") {
       resetText(s, msg.text, msg.base, msg.hidden_lines);
     }
