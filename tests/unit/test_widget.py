@@ -203,7 +203,9 @@ def test_a_view_that_saw_every_message_shows_the_final_rendering_without_a_jump(
 @settings(max_examples=60, deadline=None)
 @given(
     pieces=st.lists(
-        st.sampled_from(["# T", "\n", "\n\n", "word ", "*em* ", "- item", "```", "é", "😀", "| a |"]),
+        st.sampled_from(
+            ["# T", "\n", "\n\n", "word ", "*em* ", "- item", "```", "é", "😀", "| a |"]
+        ),
         max_size=60,
     ),
     flushes=st.lists(st.booleans(), min_size=60, max_size=60),

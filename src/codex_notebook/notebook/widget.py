@@ -265,7 +265,9 @@ class TurnView:
         text up to ``upto``) carrying the rest of the new text: the part the
         HTML covers is never sent as text.
         """
-        commits = {block_id: (upto, html) for block_id, upto, html in self.transcript.take_commits()}
+        commits = {
+            block_id: (upto, html) for block_id, upto, html in self.transcript.take_commits()
+        }
         messages: list[dict[str, Any]] = []
         for block_id, stream in self.transcript.streams():
             if stream.overflowed:
