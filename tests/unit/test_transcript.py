@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
+from codex_notebook.notebook import sanitize
 from codex_notebook.notebook.blocks import (
     ApprovalView,
     CommandView,
@@ -20,7 +23,12 @@ from codex_notebook.notebook.blocks import (
     ToolCallView,
 )
 from codex_notebook.notebook.text import u16len
-from codex_notebook.notebook.transcript import CellProposed, ToolAsked, ToolDone
+from codex_notebook.notebook.transcript import (
+    SEGMENT_TAIL_LIMIT,
+    CellProposed,
+    ToolAsked,
+    ToolDone,
+)
 from tests.unit.transcript_helpers import fold, kinds, message, note, only, replay, request
 
 # --------------------------------------------------------------------------- recorded turns
@@ -354,6 +362,107 @@ def test_commits_are_handed_out_once() -> None:
         ("m1", len("one\n\ntwo\n\n"), ["<p>one</p>\n", "<p>two</p>\n"])
     ]
     assert transcript.take_commits() == []
+
+
+def test_a_burst_longer_than_the_tail_limit_still_commits_its_finished_blocks() -> None:
+    burst = "".join(f"Paragraph {i} of a long answer.\n\n" for i in range(2000))
+    assert len(burst) > SEGMENT_TAIL_LIMIT
+    transcript = fold(note("item/agentMessage/delta", itemId="m1", delta=burst + "Last"))
+    transcript.advance()
+    answer = only(transcript, MessageView)
+    assert len(answer.html_segments) == 2000
+    assert answer.tail == "Last"
+
+
+def test_blocks_after_one_huge_block_are_committed_once_it_ends() -> None:
+    fence = "```\n" + "x = 1\n" * (SEGMENT_TAIL_LIMIT // 4)
+    transcript = fold(note("item/agentMessage/delta", itemId="m1", delta="Intro.\n\n" + fence))
+    transcript.advance()
+    assert only(transcript, MessageView).html_segments == ("<p>Intro.</p>\n",)
+    transcript.apply(note("item/agentMessage/delta", itemId="m1", delta="```\n\nAfter.\n\nMore"))
+    transcript.advance()
+    answer = only(transcript, MessageView)
+    assert answer.html_segments[-1] == "<p>After.</p>\n"
+    assert answer.tail == "More"
+
+
+def test_a_closed_huge_fence_commits_when_the_next_block_starts_later() -> None:
+    fence = "~~~~\n" + "z = 3\n" * (SEGMENT_TAIL_LIMIT // 4)
+    transcript = fold(note("item/agentMessage/delta", itemId="m1", delta=fence))
+    transcript.advance()
+    transcript.apply(note("item/agentMessage/delta", itemId="m1", delta="~~~~\n"))
+    transcript.advance()
+    assert only(transcript, MessageView).html_segments == ()  # it might still be the last block
+    transcript.apply(note("item/agentMessage/delta", itemId="m1", delta="\nNext.\n"))
+    transcript.advance()
+    (segment,) = only(transcript, MessageView).html_segments
+    assert segment.startswith("<pre><code>z = 3")
+
+
+def test_blocks_after_a_huge_list_are_committed_once_the_tail_grew_enough() -> None:
+    items = "".join(f"- item {i}\n" for i in range(SEGMENT_TAIL_LIMIT // 8)) + "\n"
+    transcript = fold(note("item/agentMessage/delta", itemId="m1", delta=items))
+    transcript.advance()
+    grow = max(SEGMENT_TAIL_LIMIT, len(items) // 2)  # the window, or half the tail
+    paragraphs = "Paragraph.\n\n" * ((grow - 100) // 12)
+    transcript.apply(note("item/agentMessage/delta", itemId="m1", delta=paragraphs))
+    transcript.advance()
+    assert only(transcript, MessageView).html_segments == ()  # not yet: no parse per line
+    transcript.apply(note("item/agentMessage/delta", itemId="m1", delta="More.\n\n" * 40))
+    transcript.advance()
+    answer = only(transcript, MessageView)
+    assert answer.html_segments[0].startswith("<ul>")
+    assert answer.html_segments[-1] == "<p>More.</p>\n"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_segments_streamed_in_any_chunks_add_up_to_the_whole_rendering(seed: int) -> None:
+    rng = random.Random(seed)
+    parts = []
+    while sum(map(len, parts)) < 5 * SEGMENT_TAIL_LIMIT:
+        kind = rng.choice(["para", "list", "fence", "big fence", "big list", "quote"])
+        lines = rng.randint(2000, 4000) if kind.startswith("big") else rng.randint(1, 8)
+        if kind == "para":
+            parts.append(" ".join(["word *em*"] * lines) + "\n\n")
+        elif kind.endswith("list"):
+            parts.append("".join(f"- point {i} `x`\n" for i in range(lines)) + "\n")
+        elif kind.endswith("fence"):
+            parts.append("```py\n" + "print(1)\n" * lines + "```\n\n")
+        else:
+            parts.append("".join(f"> quoted {i}\n" for i in range(lines)) + "\n")
+    text = "".join(parts)
+    transcript = fold()
+    position = 0
+    while position < len(text):
+        step = rng.choice([1, 7, 80, 900, 20_000])
+        chunk = text[position : position + step]
+        position += len(chunk)
+        transcript.apply(note("item/agentMessage/delta", itemId="m1", delta=chunk))
+        transcript.advance()
+        answer = only(transcript, MessageView)
+        assert text[:position].endswith(answer.tail)
+    streamed = only(transcript, MessageView).html_segments
+    transcript.apply(message(text))
+    final = only(transcript, MessageView)
+    assert final.html_segments[: len(streamed)] == streamed
+    assert "".join(final.html_segments) == sanitize.markdown_html(text)
+
+
+def test_a_huge_unfinished_block_is_not_reparsed_on_every_new_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parsed: list[int] = []
+    real = sanitize.split_finished_blocks
+    monkeypatch.setattr(
+        sanitize, "split_finished_blocks", lambda text: parsed.append(len(text)) or real(text)
+    )
+    transcript = fold(note("item/agentMessage/delta", itemId="m1", delta="```\n"))
+    line = "y = 2\n"
+    for _ in range(40_000):  # 240 KB of one code block, a line per flush
+        transcript.apply(note("item/agentMessage/delta", itemId="m1", delta=line))
+        transcript.advance()
+    big = [n for n in parsed if n >= SEGMENT_TAIL_LIMIT]  # parses once the block outgrew the limit
+    assert sum(big) < 4 * 240_000  # geometric back-off: linear, not a parse per line
 
 
 def test_structured_answers_are_not_split_while_they_stream() -> None:

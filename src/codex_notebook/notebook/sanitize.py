@@ -30,6 +30,7 @@ instead of being parsed (:data:`MAX_INLINE_CHARS`, :data:`MAX_INLINE_DELIMITERS`
 from __future__ import annotations
 
 import html
+import itertools
 import re
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any
@@ -46,6 +47,7 @@ __all__ = [
     "MAX_INLINE_DELIMITERS",
     "clean_static_html",
     "escape_html",
+    "fence_closing",
     "highlight_python",
     "inline_markdown_html",
     "markdown_html",
@@ -111,6 +113,9 @@ def _parser() -> MarkdownIt:
 
 
 _MD = _parser()
+#: The same parser without inline parsing: where blocks start, ~3x cheaper on prose.
+_MD_BLOCKS = _parser()
+_MD_BLOCKS.core.ruler.disable("inline")
 
 _MD_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div", "dl", "dt",
@@ -171,30 +176,49 @@ def split_finished_blocks(text: str) -> tuple[list[str], int]:
     (the last one may still grow: a list item, a fence, a paragraph that
     becomes a setext heading).  Rendering block by block gives the same HTML
     as rendering the whole text, except for reference-style links defined
-    in a later block.
+    in a later block.  Where blocks start is found without inline parsing;
+    only the finished blocks are parsed in full (a block's end depends on no
+    line after the one that starts the next block).
     """
-    tokens = _MD.parse(text)
-    starts = [t.map[0] for t in tokens if t.level == 0 and t.nesting >= 0 and t.map]
+    starts = _block_starts(_MD_BLOCKS.parse(text))
     if len(starts) < 2:
         return [], 0
-    segments: list[str] = []
-    index = 0
-    for block_start in starts[1:]:
-        begin = index
-        while index < len(tokens) and not (
-            tokens[index].level == 0
-            and tokens[index].nesting >= 0
-            and tokens[index].map
-            and tokens[index].map[0] >= block_start  # type: ignore[index]
-        ):
-            index += 1
-        rendered = _MD.renderer.render(tokens[begin:index], _MD.options, {})
-        segments.append(str(_md_cleaner.clean(rendered)))
     offset = 0
-    lines = text.split("\n")
-    for line in lines[: starts[-1]]:
+    for line in text.split("\n", starts[-1])[: starts[-1]]:
         offset += len(line) + 1
+    tokens = _MD.parse(text[:offset])
+    bounds = [i for i, t in enumerate(tokens) if _is_block_start(t)] + [len(tokens)]
+    segments = [
+        str(_md_cleaner.clean(_MD.renderer.render(tokens[a:b], _MD.options, {})))
+        for a, b in itertools.pairwise(bounds)
+    ]
     return segments, offset
+
+
+def _is_block_start(token: Token) -> bool:
+    return token.level == 0 and token.nesting >= 0 and bool(token.map)
+
+
+def _block_starts(tokens: Sequence[Token]) -> list[int]:
+    """The first line of each top-level block."""
+    return [t.map[0] for t in tokens if _is_block_start(t) and t.map]
+
+
+#: The line that opens a fenced code block (the commonest block that grows huge).
+_FENCE_OPEN_RE = re.compile(r" {0,3}(`{3,}|~{3,})")
+
+
+def fence_closing(text: str) -> re.Pattern[str] | None:
+    """If ``text`` starts with a code fence: the pattern of the line that closes it."""
+    match = _FENCE_OPEN_RE.match(text)
+    if match is None:
+        return None
+    marker = match.group(1)
+    eol = text.find("\n")
+    info = text[match.end() : eol if eol >= 0 else len(text)]
+    if marker[0] == "`" and "`" in info:
+        return None  # a backtick fence's info string has no backtick: this is inline code
+    return re.compile(rf"^ {{0,3}}{re.escape(marker[0])}{{{len(marker)},}}[ \t]*$", re.M)
 
 
 _code_cleaner = nh3.Cleaner(tags={"span"}, attributes={"span": {"class"}}, url_schemes=set())

@@ -63,8 +63,8 @@ __all__ = [
     "error_hint",
 ]
 
-#: A markdown tail longer than this is not split into segments while it streams
-#: (one huge block would be re-parsed on every flush); it renders at the end.
+#: Streaming markdown is parsed at most this much at a time.  A first block longer than this
+#: stays plain text in the tail until it may have ended (see ``_Markdown.advance``).
 SEGMENT_TAIL_LIMIT = 16 * 1024
 
 # --------------------------------------------------------------------------- local events
@@ -387,6 +387,15 @@ class _Markdown(_Record):
         self.committed_u16 = 0
         self.sent_segments = 0
         self.scanned = 0  # characters looked at for a new line (where a new block could start)
+        # When the first unfinished block outgrew the window, what to wait for before parsing
+        # the whole tail again: the line closing its fence (looked for from ``fence_from``),
+        # the next new line once that closing line came (``fence_closed``), or the tail
+        # reaching ``grown_to`` characters.  ``stuck`` is False when a window parse will do.
+        self.stuck = False
+        self.fence: re.Pattern[str] | None = None
+        self.fence_from = 0
+        self.fence_closed = False
+        self.grown_to = 0
 
     @property
     def stream(self) -> TextStream | None:
@@ -412,7 +421,12 @@ class _Markdown(_Record):
 
         A block can only finish when another starts, and blocks start on a new
         line: without a newline since the last look there is nothing to parse
-        (a long single paragraph costs nothing per flush).
+        (a long single paragraph costs nothing per flush).  At most a window of
+        ``SEGMENT_TAIL_LIMIT`` is parsed per look: any prefix of streamed text
+        is a state the stream could have been in, so what is finished in the
+        window is finished in the whole.  A first block longer than the window
+        is parsed whole again only when it may have ended — its fence closed,
+        or the tail grew by half — so even a huge block costs linear time.
         """
         if self.final or self.language:
             return
@@ -421,14 +435,51 @@ class _Markdown(_Record):
         self.scanned = len(text)
         if not fresh:
             return
-        rest = text[self.committed :]
-        if len(rest) > SEGMENT_TAIL_LIMIT:
-            return
-        segments, offset = sanitize.split_finished_blocks(rest)
-        if segments:
+        while True:
+            rest = text[self.committed :]
+            if self.stuck and not self._may_have_ended(text, rest):
+                return
+            window = rest if self.stuck else rest[:SEGMENT_TAIL_LIMIT]
+            segments, offset = sanitize.split_finished_blocks(window)
+            if not segments:
+                if self.stuck or len(window) < len(rest):
+                    self._stick(text, rest)
+                return
+            self.stuck = self.fence_closed = False
             self.segments.extend(segments)
             self.committed += offset
             self.committed_u16 += u16len(rest[:offset])
+            if len(window) == len(rest):
+                return
+
+    def _stick(self, text: str, rest: str) -> None:
+        """The first block is longer than the window: wait for a sign it ended."""
+        self.stuck = True
+        self.grown_to = len(rest) + max(SEGMENT_TAIL_LIMIT, len(rest) // 2)
+        if self.fence_closed:
+            return  # the fence ended: the next block starts on one of the next lines
+        self.fence = sanitize.fence_closing(rest)
+        self.fence_from = self.committed + rest.find("\n") + 1 if self.fence else 0
+        if self.fence is not None:
+            self.fence_closed = self._fence_closes(text)
+
+    def _may_have_ended(self, text: str, rest: str) -> bool:
+        if self.fence_closed or len(rest) >= self.grown_to:
+            return True
+        if self.fence is not None:
+            self.fence_closed = self._fence_closes(text)
+        return self.fence_closed
+
+    def _fence_closes(self, text: str) -> bool:
+        """Whether a complete line since ``fence_from`` closes the fence (each line is
+        looked at once)."""
+        assert self.fence is not None
+        end = text.rfind("\n") + 1
+        if end <= self.fence_from:
+            return False
+        closes = self.fence.search(text, self.fence_from, end) is not None
+        self.fence_from = end
+        return closes
 
     def finalize(self) -> None:
         if self.final:
