@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Rebuild the prebuilt JupyterLab / Notebook 7 extension that the wheel ships.
 
-Sources live in ``extension/labextension/`` (TypeScript, ``package.json``, the npm lockfile);
-the built extension is committed in ``extension/labextensions/codex-notebook/`` and installed by
-the wheel (hatch ``shared-data``) to ``share/jupyter/labextensions/codex-notebook/``, where
-JupyterLab and Notebook 7 load it without a rebuild of their own::
+Sources live in ``extension/labextension/`` (TypeScript, the stylesheet, ``package.json``, the
+npm lockfile); the built extension is committed in ``extension/labextensions/codex-notebook/``
+and installed by the wheel (hatch ``shared-data``) to
+``share/jupyter/labextensions/codex-notebook/``, where JupyterLab and Notebook 7 load it without
+a rebuild of their own::
 
     python scripts/build_labextension.py            # npm ci if needed, tsc, bundle, record
     python scripts/build_labextension.py --check    # the committed build matches its sources?
@@ -44,6 +45,7 @@ SOURCE_GLOBS = (
     "tsconfig.json",
     "rspack.config.js",
     "src/*.ts",
+    "style/*.css",
 )
 VERSION_TS = re.compile(r"""export const VERSION = '([^']+)';""")
 # The [project] table's version (tomllib is 3.11+, the project supports 3.10).

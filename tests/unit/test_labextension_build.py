@@ -67,7 +67,9 @@ def test_every_version_statement_agrees() -> None:
     assert built["version"] == stated["pyproject.toml"]
 
 
-@pytest.mark.parametrize("name", ["src/index.ts", "package-lock.json", "rspack.config.js"])
+@pytest.mark.parametrize(
+    "name", ["src/index.ts", "style/index.css", "package-lock.json", "rspack.config.js"]
+)
 def test_editing_any_source_changes_the_digest(tmp_path: Path, name: str) -> None:
     sources = copy_sources(tmp_path / "labextension")
     before = build.sources_digest(sources)
@@ -117,6 +119,30 @@ def test_the_build_is_small_and_links_against_jupyterlab() -> None:
     text = entry.read_text()
     for package in ("@jupyterlab/notebook", "@jupyterlab/apputils"):
         assert f'"{package}"' in text
+
+
+def test_the_stylesheet_is_built_in_and_loaded_by_jupyterlab() -> None:
+    built = json.loads((OUTPUT / "package.json").read_text())
+    assert built["jupyterlab"]["_build"]["style"] == "./style"
+    rule = ".cxn-proposals-host > .cxn-proposals {"
+    assert rule in (SOURCE / "style" / "index.css").read_text()
+    assert any(rule in p.read_text() for p in (OUTPUT / "static").glob("*.js"))
+
+
+# Declarations that set a colour; each must take it from the theme (--jp-* variables).
+COLOUR = re.compile(
+    r"^\s*(color|background(?:-color)?|border(?:-color)?|outline):\s*([^;]+);", re.M
+)
+
+
+def test_the_stylesheet_takes_every_colour_from_the_theme() -> None:
+    """Light, dark or any other JupyterLab theme: no literal colour in the bar's CSS."""
+    css = (SOURCE / "style" / "index.css").read_text()
+    found = COLOUR.findall(css)
+    assert len(found) >= 10
+    for prop, value in found:
+        assert "var(--jp-" in value, f"{prop}: {value} does not come from the theme"
+        assert not re.search(r"#[0-9a-f]{3,8}\b|rgba?\(|\b(white|black)\b", value, re.I), value
 
 
 def test_the_wheel_installs_it_where_jupyter_looks() -> None:

@@ -19,13 +19,18 @@ export const REPLACE_OUTPUT = 'codex-notebook:replace-output';
 /** `document.documentElement.dataset[PAGE_MARK]` holds the extension's version when active. */
 export const PAGE_MARK = 'codexNotebookExtension';
 
-/** The cell metadata key under which codex-notebook records provenance. */
+/** The cell and output metadata key under which codex-notebook records provenance. */
 export const METADATA_KEY = 'codex_notebook';
 
 /** Limits that keep one event from bloating a notebook (both far above what a turn produces). */
 export const MAX_CODE_CHARS = 1_000_000;
 export const MAX_SOURCE_CHARS = 200;
 export const MAX_OUTPUT_CHARS = 5_000_000;
+
+/** At most this many proposals of one output get buttons (a turn proposes a handful). */
+export const MAX_PROPOSALS = 50;
+/** Longer turn ids are left out of an inserted cell's provenance (`source`). */
+const MAX_TURN_ID_CHARS = 120;
 
 /** The mime types a replacement output may carry: text/plain is required. */
 export const REPLACE_MIME_TYPES = ['text/plain', 'text/html', 'text/markdown'] as const;
@@ -56,6 +61,18 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
     !Array.isArray(value) &&
     Object.getPrototypeOf(value) === Object.prototype
   );
+}
+
+/**
+ * A JSON object as JupyterLab hands out output metadata: the top level is made with
+ * `Object.create(null)` (rendermime's OutputModel), the values inside by JSON.parse.
+ */
+function isJsonObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return false;
+  }
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === null || prototype === Object.prototype;
 }
 
 /** Read an insert-cell detail; throws ContractError naming the bad field. */
@@ -154,4 +171,54 @@ export function report(event: Event, outcome: IOutcome): void {
   if (outcome.handled) {
     event.preventDefault();
   }
+}
+
+/** One cell the agent proposed in a turn: "Proposed cell `number`" in the static rendering. */
+export interface IProposal {
+  number: number;
+  code: string;
+  /** Provenance for the inserted cell's metadata (`inserted_from`). */
+  source: string;
+}
+
+/**
+ * The proposals an output's metadata lists, for the buttons under it:
+ * `metadata.codex_notebook.proposals = [{"number": 1, "code": "..."}, ...]`, written by the
+ * kernel with a turn's final rendering (`Turn.provenance()`), next to `turn_id`.
+ *
+ * The metadata comes from a notebook file, which anyone may have edited: anything that is not
+ * that shape is left out (an entry without a positive integer `number` or a string `code`, code
+ * over MAX_CODE_CHARS, entries past MAX_PROPOSALS). Never throws; [] means "no buttons".
+ */
+export function readProposals(metadata: unknown): IProposal[] {
+  const ours = isJsonObject(metadata) ? metadata[METADATA_KEY] : undefined;
+  if (!isJsonObject(ours) || !Array.isArray(ours.proposals)) {
+    return [];
+  }
+  const turn =
+    typeof ours.turn_id === 'string' && ours.turn_id.length <= MAX_TURN_ID_CHARS
+      ? ours.turn_id
+      : '';
+  const found: IProposal[] = [];
+  for (const entry of ours.proposals as unknown[]) {
+    if (found.length >= MAX_PROPOSALS) {
+      break;
+    }
+    if (!isJsonObject(entry)) {
+      continue;
+    }
+    const { number, code } = entry;
+    if (
+      typeof number !== 'number' ||
+      !Number.isSafeInteger(number) ||
+      number < 1 ||
+      typeof code !== 'string' ||
+      code.length > MAX_CODE_CHARS
+    ) {
+      continue;
+    }
+    const source = turn ? `turn ${turn}, proposal ${number}` : `proposal ${number}`;
+    found.push({ number, code, source });
+  }
+  return found;
 }

@@ -6,10 +6,14 @@
  * widget offers "Insert below" only when it will work. Each panel handles the events that
  * bubble up from its own DOM, so a notebook shown in two panels is changed through the panel
  * the user clicked in.
+ *
+ * Once a turn has ended, its widget is replaced by a static rendering whose HTML can carry no
+ * buttons; the cells it proposed are listed in the output's metadata, and ./follow.ts puts
+ * "Insert cell N below" / "Copy" buttons under every such output (./proposalbar.ts).
  */
 
 import type { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ISanitizer } from '@jupyterlab/apputils';
+import { Clipboard, ISanitizer } from '@jupyterlab/apputils';
 import { INotebookTracker, type NotebookPanel } from '@jupyterlab/notebook';
 import type { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 
@@ -23,7 +27,9 @@ import {
   REPLACE_OUTPUT,
   report
 } from './contract';
+import { followNotebook } from './follow';
 import { eventOrigin, locateOutput } from './locate';
+import type { IProposalActions } from './proposalbar';
 import { VERSION } from './version';
 
 /** Run `action` for `event` and write its outcome into `event.detail`; never throws. */
@@ -38,6 +44,35 @@ function handle(event: Event, action: () => void): void {
       console.error(`codex-notebook: ${event.type} failed`, error);
     }
   }
+}
+
+/**
+ * Put `text` on the system clipboard: the asynchronous Clipboard API where the page may use it
+ * (a secure context: https, localhost), else JupyterLab's copy-event fallback.
+ */
+async function copyText(text: string): Promise<void> {
+  if (window.isSecureContext && navigator.clipboard) {
+    try {
+      await navigator.clipboard.writeText(text);
+      return;
+    } catch {
+      // Denied (the page lost focus, a policy): the copy-event path may still work.
+    }
+  }
+  Clipboard.copyToSystem(text);
+}
+
+/** What the proposal buttons under the outputs of `panel` do. */
+function proposalActions(panel: NotebookPanel): IProposalActions {
+  return {
+    // The same path as the widget's insert-cell event: found by DOM containment from the bar.
+    insert: (bar, proposal) =>
+      void insertBelow(locateOutput(panel.content, bar.node), {
+        code: proposal.code,
+        source: proposal.source
+      }),
+    copy: copyText
+  };
 }
 
 /** The panels already listened on (the tracker could announce a panel more than once). */
@@ -61,11 +96,13 @@ function watchPanel(panel: NotebookPanel, sanitizer: IRenderMime.ISanitizer): vo
       replaceOutput(locateOutput(panel.content, eventOrigin(event)), request, sanitizer);
     });
   });
+  followNotebook(panel.content, proposalActions(panel));
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'codex-notebook:plugin',
-  description: 'Insert cells proposed by the %%codex widget; keep a readable output when its kernel is gone.',
+  description:
+    'Insert cells proposed by the %%codex widget or listed under a finished turn; keep a readable output when its kernel is gone.',
   autoStart: true,
   requires: [INotebookTracker, ISanitizer],
   activate: (
