@@ -188,6 +188,33 @@ def test_a_kernel_restart_mid_turn_is_said_and_leaves_a_saved_unfinished_copy(
     shot(page, "reloaded-after-restart")
 
 
+def test_the_unfinished_copy_keeps_the_cells_the_agent_proposed(
+    server: Lab, frontend: str, nb_page: Page
+) -> None:
+    page = nb_page
+    name = f"restart-proposal-{frontend}.ipynb"
+    open_and_run(
+        page,
+        server,
+        frontend,
+        name,
+        "%%codex -t p\nDELAY_MS:2000 NBTOOL:propose_cell "
+        'ARGS:{{"code": "total = 6 * 7", "explanation": "The answer."}}',
+    )
+    expect(widget(page).locator(".cxn-proposal")).to_be_visible(timeout=TURN_MS)
+    restart_from_ui(page, name)
+    fallback = page.locator(".jp-OutputArea-output").filter(has_text="this turn was lost")
+    expect(fallback).to_be_visible(timeout=30_000)
+    insert = page.get_by_role("button", name="Insert cell 1 below")
+    expect(insert).to_be_visible()
+    insert.click()
+    assert source(model(page, name)["cells"][2]) == "total = 6 * 7"
+    (output,) = _saved(server, page, name).cells[1].outputs
+    assert output.metadata["codex_notebook"]["proposals"] == [
+        {"number": 1, "code": "total = 6 * 7"}
+    ]
+
+
 def _saved(server: Lab, page: Page, name: str) -> Any:
     save(page, name)
     return nbformat.read(server.root / name, as_version=4)

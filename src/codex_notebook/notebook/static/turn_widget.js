@@ -184,6 +184,7 @@ function render({ model, el }) {
   el.appendChild(root);
 
   const views = new Map(); // block id -> {el, sig, stream?, md?}
+  const proposed = new Map(); // proposal block id -> {number, code}: kept for an unfinished copy
   let order = []; // block ids in display order
   const toggled = new Map(); // block id (or id/path) -> open, when the reader toggled it
   const clicked = new Map(); // request key -> decision clicked, until the state says so
@@ -616,6 +617,7 @@ function render({ model, el }) {
 
   // Build or update one block's element (not placed).
   function upsertView(b) {
+    if (b.kind === "proposal") proposed.set(b.id, { number: b.number, code: b.code });
     const sig = signature(b);
     let v = views.get(b.id);
     const sameMd = v && v.sig === sig && v.md
@@ -643,6 +645,7 @@ function render({ model, el }) {
   }
 
   function removeView(id) {
+    proposed.delete(id);
     const v = views.get(id);
     if (v) {
       v.el.remove();
@@ -780,9 +783,11 @@ function render({ model, el }) {
     inner.setAttribute("style", "padding:6px 12px");
     inner.append(...copy.childNodes);
     card.append(head, inner);
+    // proposals in the metadata: the extension shows Insert / Copy under the saved copy too
+    const proposals = order.filter((id) => proposed.has(id)).map((id) => proposed.get(id));
     const detail = {
       data: { "text/plain": `${title}\n\n${text}`.trim(), "text/html": card.outerHTML },
-      metadata: { codex_notebook: { thread_name: hd.thread, status: "unfinished", unfinished: true } },
+      metadata: { codex_notebook: { thread_name: hd.thread, status: "unfinished", unfinished: true, proposals } },
     };
     el.dispatchEvent(new CustomEvent("codex-notebook:replace-output", { bubbles: true, composed: true, detail }));
   }
