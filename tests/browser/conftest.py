@@ -405,6 +405,40 @@ def page(context: BrowserContext) -> Page:
     return context.new_page()
 
 
+@contextlib.contextmanager
+def kernels_cleaned(server: Lab) -> Iterator[None]:
+    """Shut down the kernels started inside the block (each test starts its own)."""
+    before = {k["id"] for k in server.kernels()}
+    try:
+        yield
+    finally:
+        server.remember_descendants()
+        for kernel in server.kernels():
+            if kernel["id"] not in before:
+                with contextlib.suppress(Exception):
+                    server.api("DELETE", f"/api/kernels/{kernel['id']}")
+
+
+@pytest.fixture(scope="module", params=["lab", "notebook7"])
+def frontend(request: pytest.FixtureRequest) -> str:
+    """Each test that asks for it runs in JupyterLab and in Notebook 7."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def server(frontend: str, request: pytest.FixtureRequest) -> Lab:
+    """The Jupyter server of ``frontend``."""
+    lab: Lab = request.getfixturevalue(frontend)
+    return lab
+
+
+@pytest.fixture
+def nb_page(server: Lab, page: Page) -> Iterator[Page]:
+    """A page on ``server``; the kernels the test starts are shut down after it."""
+    with kernels_cleaned(server):
+        yield page
+
+
 @pytest.fixture
 def shot(request: pytest.FixtureRequest) -> Callable[[Page, str], Path]:
     """``shot(page, "step")`` saves test-artifacts/browser/<test>-<nn>-<step>.png."""

@@ -7,9 +7,7 @@ inferring it from the DOM. ``window.__cxnPage`` holds the small page-side helper
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -137,20 +135,6 @@ def dispatch(
 def source(cell: dict[str, Any]) -> str:
     text = cell["source"]
     return text if isinstance(text, str) else "".join(text)
-
-
-@contextlib.contextmanager
-def kernels_cleaned(server: Lab) -> Iterator[None]:
-    """Shut down the kernels started inside the block (each test starts its own)."""
-    before = {k["id"] for k in server.kernels()}
-    try:
-        yield
-    finally:
-        server.remember_descendants()
-        for kernel in server.kernels():
-            if kernel["id"] not in before:
-                with contextlib.suppress(Exception):
-                    server.api("DELETE", f"/api/kernels/{kernel['id']}")
 
 
 def kernel_menu(page: Page, item: str) -> None:

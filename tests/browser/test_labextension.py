@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,9 @@ import nbformat
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import REPO, Lab
+from tests.browser.conftest import REPO, Lab, kernels_cleaned
 from tests.browser.pages import (
     dispatch,
-    kernels_cleaned,
     model,
     open_notebook,
     run_all,
@@ -47,23 +46,6 @@ OUTPUTS_CELL = "\n".join(
     ]
 )
 BELOW_CELL = "below = 'the cell that was below'"
-
-
-@pytest.fixture(scope="module", params=["lab", "notebook7"])
-def frontend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture(scope="module")
-def server(frontend: str, request: pytest.FixtureRequest) -> Lab:
-    lab: Lab = request.getfixturevalue(frontend)
-    return lab
-
-
-@pytest.fixture
-def nb_page(server: Lab, page: Page) -> Iterator[Page]:
-    with kernels_cleaned(server):
-        yield page
 
 
 def notebook_with_outputs(

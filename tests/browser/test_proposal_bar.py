@@ -12,7 +12,7 @@ read from the notebook model and the saved ``.ipynb``. See docs/labextension.md.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ from tests.browser.conftest import Lab
 from tests.browser.pages import (
     PAGE_HELPERS,
     dialog_button,
-    kernels_cleaned,
     model,
     notebook_url,
     open_notebook,
@@ -51,23 +50,6 @@ STATIC_HTML = (
     "<div><b>Proposed cell 1</b><pre>print(6 * 7)</pre></div>"
     "<div><b>Proposed cell 2</b><pre>import math …</pre></div></div>"
 )
-
-
-@pytest.fixture(scope="module", params=["lab", "notebook7"])
-def frontend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture(scope="module")
-def server(frontend: str, request: pytest.FixtureRequest) -> Lab:
-    lab: Lab = request.getfixturevalue(frontend)
-    return lab
-
-
-@pytest.fixture
-def nb_page(server: Lab, page: Page) -> Iterator[Page]:
-    with kernels_cleaned(server):
-        yield page
 
 
 # ----------------------------------------------------------------------------- helpers

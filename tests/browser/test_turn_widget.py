@@ -9,7 +9,7 @@ readable unfinished copy that survives save and reload. Screenshots of each go t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,6 @@ from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import Lab
 from tests.browser.pages import (
-    kernels_cleaned,
     model,
     open_notebook,
     reload,
@@ -33,23 +32,6 @@ from tests.browser.pages import (
 pytestmark = pytest.mark.browser
 
 TURN_MS = 90_000
-
-
-@pytest.fixture(scope="module", params=["lab", "notebook7"])
-def frontend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture(scope="module")
-def server(frontend: str, request: pytest.FixtureRequest) -> Lab:
-    lab: Lab = request.getfixturevalue(frontend)
-    return lab
-
-
-@pytest.fixture
-def nb_page(server: Lab, page: Page) -> Iterator[Page]:
-    with kernels_cleaned(server):
-        yield page
 
 
 def open_and_run(page: Page, server: Lab, frontend: str, name: str, *cells: str) -> None:

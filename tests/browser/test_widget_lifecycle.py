@@ -27,7 +27,6 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import ARTIFACTS, Lab
 from tests.browser.pages import (
     kernel_menu,
-    kernels_cleaned,
     model,
     open_notebook,
     reload,
@@ -88,22 +87,11 @@ threading.Thread(target=stream, args=(probe,), daemon=True).start()
 probe"""
 
 
-@pytest.fixture(scope="module", params=["lab", "notebook7"])
-def frontend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture(scope="module")
-def server(frontend: str, request: pytest.FixtureRequest) -> Lab:
-    lab: Lab = request.getfixturevalue(frontend)
-    shutil.copyfile(PROBE_JS, lab.root / PROBE_JS.name)
-    return lab
-
-
-@pytest.fixture
-def nb_page(server: Lab, page: Page) -> Iterator[Page]:
-    with kernels_cleaned(server):
-        yield page
+def server(server: Lab) -> Lab:
+    """The frontend's server, with the probe widget's module beside the notebooks."""
+    shutil.copyfile(PROBE_JS, server.root / PROBE_JS.name)
+    return server
 
 
 @contextlib.contextmanager

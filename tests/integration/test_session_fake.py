@@ -52,6 +52,19 @@ def start(
     return session.submit(prompt, session.with_defaults(**options), cell=cell)
 
 
+def hold_server_start(session: NotebookSession, monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """The server's start waits (at most 10 s) until the returned event is set."""
+    release = threading.Event()
+    real = session.server._factory
+
+    def slow_start(backend: Any) -> Any:
+        release.wait(10)
+        return real(backend)
+
+    monkeypatch.setattr(session.server, "_factory", slow_start)
+    return release
+
+
 def wait_running(turn: NotebookTurn) -> None:
     wait_for(lambda: turn.turn_id is not None or turn.done())
     assert turn.turn_id is not None, turn.error
@@ -155,14 +168,7 @@ def test_a_turn_whose_server_cannot_start_releases_its_name(make_session: Sessio
 def test_submitting_returns_before_the_server_has_started(
     session: NotebookSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    release = threading.Event()
-    real = session.server._factory
-
-    def slow_start(backend: Any) -> Any:
-        release.wait(10)
-        return real(backend)
-
-    monkeypatch.setattr(session.server, "_factory", slow_start)
+    release = hold_server_start(session, monkeypatch)
     first = start(session, "DELTAS:1", thread="a")
     wait_for(lambda: first.state == "starting")
     second = start(session, "DELTAS:1", thread="b")  # the main thread is not held up
@@ -277,21 +283,13 @@ def test_close_stops_running_and_queued_turns(session: NotebookSession) -> None:
 def test_restart_while_a_server_starts_fails_that_turn_cleanly(
     session: NotebookSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    release = threading.Event()
-    real = session.server._factory
-
-    def slow_start(backend: Any) -> Any:
-        release.wait(10)
-        return real(backend)
-
-    monkeypatch.setattr(session.server, "_factory", slow_start)
+    release = hold_server_start(session, monkeypatch)
     turn = start(session, "DELTAS:1")
     wait_for(lambda: turn.state == "starting")
     session.server.restart()
     release.set()
     assert turn.wait(10)
     assert turn.state == "error"
-    monkeypatch.setattr(session.server, "_factory", real)
     assert start(session, "DELTAS:1").result(10).status == "completed"
 
 
