@@ -15,7 +15,8 @@ sends what it returns:
 
 Tool calls (``item/tool/call`` on a thread with tools) run on their own pool,
 so a slow approval never delays a tool and vice versa; each has the tool's
-timeout, after which the model is told ``ERROR: ... timed out``.
+timeout, counted from the call's arrival (a call still queued behind busy
+workers times out too), after which the model is told ``ERROR: ... timed out``.
 """
 
 from __future__ import annotations
@@ -65,7 +66,14 @@ class Dispatcher:
     ) -> None:
         """Reader thread: queue the request for its handler. Never blocks on user code."""
         if request.method == TOOL_CALL and tools is not None:
-            queued = self.tools.submit(partial(self._run_tool, request, tools))
+            call = ToolCall.from_request(request)
+            tool = tools.lookup(call.namespace, call.tool)
+            if tool is not None and tool.timeout is not None:
+                # The clock starts now, not when a worker is free: a call queued behind
+                # handlers that overran theirs must still be answered in time.
+                timer = self.timers.call_later(tool.timeout, partial(_timed_out, call, tool))
+                request.add_settle_hook(partial(_cancel_timer, timer))
+            queued = self.tools.submit(partial(self._run_tool, call, tool, tools))
         else:
             queued = self.requests.submit(
                 partial(self._run_handler, request, handler or self.default_handler)
@@ -98,21 +106,16 @@ class Dispatcher:
 
     # -- tool calls -----------------------------------------------------------------------
 
-    def _run_tool(self, request: ServerRequest, tools: ToolRegistry) -> None:
-        """Worker thread: run the called tool's handler under its timeout."""
+    def _run_tool(self, call: ToolCall, tool: Tool | None, tools: ToolRegistry) -> None:
+        """Worker thread: run the called tool's handler (its timeout runs since dispatch)."""
+        request = call.request
         if request.settled:
             return
-        call = ToolCall.from_request(request)
-        tool = tools.lookup(call.namespace, call.tool)
         if tool is None:
             known = ", ".join(sorted(tools.names))
             message = f"there is no tool {call.qualified_name!r}; the tools are {known}"
             _respond_tool(call, ToolResult.error(message))
             return
-        timer = None
-        if tool.timeout is not None:
-            timer = self.timers.call_later(tool.timeout, partial(_timed_out, call, tool))
-            request.add_settle_hook(partial(_cancel_timer, timer))
         try:
             outcome = tool.handler(call)
         except Exception as exc:

@@ -1,0 +1,89 @@
+"""Answering server requests off the reader thread: the router fed line by line, no process."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+import pytest
+
+from codex_notebook import Tool, ToolCall, Toolset
+from codex_notebook._dispatch import TOOL_WORKERS
+from codex_notebook.router import Router
+from codex_notebook.tools import ToolRegistry
+
+THREAD = "th"
+
+
+def tool_call(request_id: int, tool: str = "t", turn: str = "turn-1") -> bytes:
+    params = {
+        "threadId": THREAD,
+        "turnId": turn,
+        "callId": f"call_{request_id}",
+        "namespace": "kernel",
+        "tool": tool,
+        "arguments": {},
+    }
+    return orjson.dumps({"id": request_id, "method": "item/tool/call", "params": params})
+
+
+def answers(sent: list[dict[str, Any]]) -> dict[Any, str]:
+    """Request id -> the text of the tool answer sent for it."""
+    out: dict[Any, str] = {}
+    for message in sent:
+        items = message.get("result", {}).get("contentItems", [])
+        out[message["id"]] = "".join(item.get("text", "") for item in items)
+    return out
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@pytest.fixture
+def sent() -> list[dict[str, Any]]:
+    return []
+
+
+@pytest.fixture
+def router(sent: list[dict[str, Any]]) -> Iterator[Router]:
+    router = Router(sent.append, default_handler=lambda request: None)
+    yield router
+    router.dispatcher.close()
+
+
+def with_tools(router: Router, *tools: Tool) -> None:
+    router.set_tools(THREAD, ToolRegistry(Toolset("kernel", "k", list(tools))))
+
+
+def test_a_tool_call_queued_behind_busy_workers_still_times_out(
+    router: Router, sent: list[dict[str, Any]]
+) -> None:
+    """Every worker is held by a handler that overran its timeout: the next call, still in
+    the queue, must be answered when its own timeout runs out, not when a worker frees up."""
+    release = threading.Event()
+
+    def stuck(call: ToolCall) -> str:
+        release.wait(30)
+        return "late"
+
+    with_tools(router, Tool("t", "t", {}, stuck, timeout=0.3))
+    try:
+        for request_id in range(TOOL_WORKERS + 1):
+            router.feed(tool_call(request_id))
+        assert wait_for(lambda: len(sent) == TOOL_WORKERS + 1), (
+            f"only {len(sent)} of {TOOL_WORKERS + 1} calls were answered"
+        )
+        assert set(answers(sent).values()) == {"ERROR: kernel.t timed out after 0.3 s"}
+    finally:
+        release.set()
+    assert router.dispatcher.tools.wait_idle(5)
+    assert len(sent) == TOOL_WORKERS + 1  # the late returns were dropped
