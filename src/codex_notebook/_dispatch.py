@@ -150,6 +150,9 @@ class Dispatcher:
 
         def done(fut: Any) -> None:
             if fut.cancelled():
+                # Cancelled by the settle hook above (then nothing is sent), or the coroutine
+                # ended cancelled itself or with its loop: refuse rather than leave codex waiting.
+                then(asyncio.CancelledError())
                 return
             exc = fut.exception()
             if exc is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -87,3 +88,51 @@ def test_a_tool_call_queued_behind_busy_workers_still_times_out(
         release.set()
     assert router.dispatcher.tools.wait_idle(5)
     assert len(sent) == TOOL_WORKERS + 1  # the late returns were dropped
+
+
+def approval(request_id: int, turn: str = "turn-1") -> bytes:
+    params = {"threadId": THREAD, "turnId": turn, "itemId": "i", "command": "ls"}
+    return orjson.dumps(
+        {"id": request_id, "method": "item/commandExecution/requestApproval", "params": params}
+    )
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop running on its own thread, as an AsyncCodex's loop is for the workers."""
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever, daemon=True)
+    runner.start()
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    runner.join(5)
+    loop.close()
+
+
+def test_a_coroutine_handler_that_ends_cancelled_gets_the_safe_refusal(
+    router: Router, sent: list[dict[str, Any]], loop: asyncio.AbstractEventLoop
+) -> None:
+    """A task the handler awaited was cancelled (or the loop is shutting down): the request
+    must still be answered, or codex waits for it forever."""
+
+    async def handler(request: Any) -> dict[str, str]:
+        raise asyncio.CancelledError
+
+    router.dispatcher.loop = loop
+    router.dispatcher.default_handler = handler
+    router.feed(approval(0))
+    assert wait_for(lambda: bool(sent)), "the request was left unanswered"
+    assert sent == [{"id": 0, "result": {"decision": "decline"}}]
+
+
+def test_a_coroutine_tool_that_ends_cancelled_is_answered_with_an_error(
+    router: Router, sent: list[dict[str, Any]], loop: asyncio.AbstractEventLoop
+) -> None:
+    async def cancelled(call: ToolCall) -> str:
+        raise asyncio.CancelledError
+
+    router.dispatcher.loop = loop
+    with_tools(router, Tool("t", "t", {}, cancelled, timeout=None))
+    router.feed(tool_call(0))
+    assert wait_for(lambda: bool(sent)), "the call was left unanswered"
+    assert answers(sent)[0].startswith("ERROR: kernel.t failed: CancelledError")
