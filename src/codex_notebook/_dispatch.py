@@ -94,7 +94,7 @@ class Dispatcher:
             return
         try:
             result = handler(request)
-        except Exception:
+        except BaseException:  # SystemExit from user code too: codex waits for an answer
             log.exception("codex_notebook: the handler for %s raised; refusing", request.method)
             result = None
         if result is DEFER:
@@ -118,7 +118,7 @@ class Dispatcher:
             return
         try:
             outcome = tool.handler(call)
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit from user code too: the model waits
             log.info("codex_notebook: tool %s raised", call.qualified_name, exc_info=True)
             outcome = ToolResult.error(f"{call.qualified_name} failed: {type(exc).__name__}: {exc}")
         if outcome is DEFER:

@@ -106,7 +106,7 @@ class WorkerPool:
                 self._running += 1
             try:
                 fn()
-            except Exception:
+            except BaseException:  # even SystemExit: a worker that died would still be counted
                 log.exception("codex_notebook: a %s task raised", self.name)
             finally:
                 del fn  # do not keep the last task's objects alive while idle

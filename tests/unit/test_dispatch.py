@@ -136,3 +136,33 @@ def test_a_coroutine_tool_that_ends_cancelled_is_answered_with_an_error(
     router.feed(tool_call(0))
     assert wait_for(lambda: bool(sent)), "the call was left unanswered"
     assert answers(sent)[0].startswith("ERROR: kernel.t failed: CancelledError")
+
+
+def test_a_handler_that_raises_system_exit_is_answered_and_keeps_its_worker(
+    router: Router, sent: list[dict[str, Any]]
+) -> None:
+    def exits(call: ToolCall) -> str:
+        raise SystemExit(1)  # e.g. user code calling sys.exit() or argparse failing
+
+    with_tools(router, Tool("t", "t", {}, exits), Tool("ok", "ok", {}, lambda call: "fine"))
+    for request_id in range(TOOL_WORKERS):
+        router.feed(tool_call(request_id))
+    router.feed(tool_call(TOOL_WORKERS, tool="ok"))
+    assert wait_for(lambda: len(sent) == TOOL_WORKERS + 1), (
+        f"only {len(sent)} of {TOOL_WORKERS + 1} calls were answered"
+    )
+    texts = answers(sent)
+    assert texts[TOOL_WORKERS] == "fine"
+    assert texts[0] == "ERROR: kernel.t failed: SystemExit: 1"
+
+
+def test_a_request_handler_that_raises_system_exit_gets_the_safe_refusal(
+    router: Router, sent: list[dict[str, Any]]
+) -> None:
+    def exits(request: Any) -> None:
+        raise SystemExit(1)
+
+    router.dispatcher.default_handler = exits
+    router.feed(approval(0))
+    assert wait_for(lambda: bool(sent)), "the request was left unanswered"
+    assert sent == [{"id": 0, "result": {"decision": "decline"}}]
