@@ -184,7 +184,9 @@ class Timers:
                     if wait <= 0:
                         timer = heapq.heappop(self._heap)[2]
                         break
-                    self._cond.wait(wait)
+                    # bounded: a wait beyond threading.TIMEOUT_MAX (an endless tool timeout)
+                    # raises OverflowError, which would end this thread and every timeout
+                    self._cond.wait(min(wait, IDLE_EXIT_S))
             fn = timer.fn
             timer.cancel()
             if fn is not None:

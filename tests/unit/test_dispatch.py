@@ -13,6 +13,7 @@ import pytest
 
 from codex_notebook import Tool, ToolCall, Toolset
 from codex_notebook._dispatch import TOOL_WORKERS
+from codex_notebook._workers import Timers
 from codex_notebook.router import Router
 from codex_notebook.tools import ToolRegistry
 
@@ -166,3 +167,17 @@ def test_a_request_handler_that_raises_system_exit_gets_the_safe_refusal(
     router.feed(approval(0))
     assert wait_for(lambda: bool(sent)), "the request was left unanswered"
     assert sent == [{"id": 0, "result": {"decision": "decline"}}]
+
+
+def test_an_endless_timer_does_not_stop_the_others() -> None:
+    """``Tool(timeout=float("inf"))`` (or 1e12) must not kill the one timer thread: every
+    later tool timeout of the client would silently stop working."""
+    timers = Timers("test-timers")
+    fired = threading.Event()
+    try:
+        timers.call_later(float("inf"), lambda: None)
+        time.sleep(0.05)  # the timer thread now waits for the endless one
+        timers.call_later(0.05, fired.set)
+        assert fired.wait(5), "the timer thread died"
+    finally:
+        timers.close()
