@@ -20,7 +20,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 try:
     import fcntl
@@ -187,6 +187,7 @@ class SubprocessTransport:
         return redact("\n".join(self._stderr), self._secrets)
 
     def _drain_stderr(self) -> None:
+        """The stderr thread: the only reader of stderr, and the one that closes it."""
         proc = self._proc
         assert proc is not None and proc.stderr is not None
         try:
@@ -196,6 +197,8 @@ class SubprocessTransport:
                     self._stderr.append(line[:_STDERR_LINE_MAX])
         except (OSError, ValueError):
             pass
+        finally:
+            _close_quietly(proc.stderr)
 
     def _read_loop(self, sink: LineSink) -> None:
         """Runs on the reader thread: the only code that reads the server's stdout."""
@@ -210,6 +213,8 @@ class SubprocessTransport:
                     log.exception("codex_notebook: error while routing server messages")
         except (OSError, ValueError) as exc:
             reason = f"reading from the codex app-server failed: {exc}"
+        finally:
+            _close_quietly(proc.stdout)  # ours to close: nobody else reads it
         returncode = self._wait_exit()
         if self._stderr_thread is not None:
             self._stderr_thread.join(timeout=0.5)  # let the last stderr lines land
@@ -267,15 +272,21 @@ class SubprocessTransport:
         reader = self._reader
         if reader is not None and reader is not threading.current_thread():
             reader.join(timeout=budget + 3.0)
-        streams = [proc.stdout, proc.stderr]
+        # A stream still being read is left to its thread, which closes it at EOF: closing
+        # a buffered stream waits for its reader (forever, if a process that left codex's
+        # session still holds the pipe), and closing a descriptor under a blocked os.read()
+        # lets the next read hit whatever file reuses that number.
+        streams = [
+            stream
+            for stream, thread in ((proc.stdout, reader), (proc.stderr, self._stderr_thread))
+            if thread is None or not thread.is_alive()
+        ]
         if not stdin_closed and self._write_lock.acquire(timeout=budget):
             # the stuck writer got EPIPE when the process died and let go
             self._write_lock.release()
             streams.append(proc.stdin)
         for stream in streams:
-            with contextlib.suppress(OSError, ValueError):
-                if stream is not None:
-                    stream.close()
+            _close_quietly(stream)
 
 
 #: The most one read takes.  A reader that keeps up gets what is there (a trickle: one
@@ -333,6 +344,12 @@ def _read_lines(fd: int) -> Iterator[list[bytes]]:
             partial.append(tail)
     if partial:
         yield [b"".join(partial)]
+
+
+def _close_quietly(stream: IO[bytes] | None) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        if stream is not None:
+            stream.close()
 
 
 def _wait(proc: subprocess.Popen[bytes], timeout: float) -> bool:
