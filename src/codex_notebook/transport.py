@@ -142,29 +142,37 @@ class SubprocessTransport:
         return self._proc.poll() if self._proc else None
 
     def start(self, sink: LineSink) -> None:
-        try:
-            self._proc = subprocess.Popen(
-                _niced(self.argv, self._nice),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=self._env,
-                cwd=self._cwd,
-                start_new_session=True,
-                close_fds=True,
+        """Spawn the server and its reader threads.
+
+        Under the close lock, so a :meth:`close` from another thread either comes
+        first (then nothing is spawned) or sees the process and its threads.
+        """
+        with self._close_lock:
+            if self._closing:
+                raise TransportClosedError("the client was closed before the app-server started")
+            try:
+                self._proc = subprocess.Popen(
+                    _niced(self.argv, self._nice),
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=self._env,
+                    cwd=self._cwd,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+            except OSError as exc:
+                raise BinaryNotFoundError(f"could not start {self.binary!r}: {exc}") from exc
+            self._stderr_thread = threading.Thread(
+                target=self._drain_stderr, name="codex-stderr", daemon=True
             )
-        except OSError as exc:
-            raise BinaryNotFoundError(f"could not start {self.binary!r}: {exc}") from exc
-        self._stderr_thread = threading.Thread(
-            target=self._drain_stderr, name="codex-stderr", daemon=True
-        )
-        self._stderr_thread.start()
-        assert self._proc.stdout is not None
-        _widen_pipe(self._proc.stdout.fileno())
-        self._reader = threading.Thread(
-            target=self._read_loop, args=(sink,), name="codex-reader", daemon=True
-        )
-        self._reader.start()
+            self._stderr_thread.start()
+            assert self._proc.stdout is not None
+            _widen_pipe(self._proc.stdout.fileno())
+            self._reader = threading.Thread(
+                target=self._read_loop, args=(sink,), name="codex-reader", daemon=True
+            )
+            self._reader.start()
 
     def send(self, message: Mapping[str, Any]) -> None:
         """Write one message. Thread-safe; raises TransportClosedError if the pipe is gone."""

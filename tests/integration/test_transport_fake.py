@@ -8,12 +8,13 @@ import shlex
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
 
-from codex_notebook import Codex
+from codex_notebook import Codex, TransportClosedError
+from codex_notebook.transport import SubprocessTransport
 from tests.fakes import FAKE_APP_SERVER
 
 
@@ -50,3 +51,22 @@ def test_close_returns_while_a_daemon_still_holds_the_servers_stderr(
     closer.join(15)
     assert not closer.is_alive(), "close() hangs on the stderr pipe the daemon keeps open"
     assert codex._core.transport.returncode is not None  # type: ignore[attr-defined]
+
+
+class NullSink:
+    def feed_batch(self, lines: Iterable[bytes]) -> None:
+        pass
+
+    def closed(self, error: TransportClosedError) -> None:
+        pass
+
+
+def test_a_close_that_wins_the_race_with_start_leaves_no_server_running(fake_bin: str) -> None:
+    """``close()`` from another thread (a cancelled ``AsyncCodex.start()``, a restart) can run
+    between the client deciding to start and the transport spawning: the spawn must not
+    happen, or nothing would ever stop that server."""
+    transport = SubprocessTransport(fake_bin)
+    transport.close()
+    with pytest.raises(TransportClosedError, match="closed"):
+        transport.start(NullSink())
+    assert transport.pid is None
