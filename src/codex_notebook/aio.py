@@ -108,7 +108,9 @@ class AsyncCodex(ClientFace):
         """Spawn the server and complete the initialize handshake."""
         self._core.router.dispatcher.loop = asyncio.get_running_loop()
         try:
-            future = self._core.start_initialize()
+            # off the loop: spawning, or connecting to a remote server (up to its open
+            # timeout), blocks; a deadline around start() must still fire on time
+            future = await asyncio.to_thread(self._core.start_initialize)
             result = await self._wait(future, self.startup_timeout, "initialize")
             self._core.finish_initialize(result)
         except TransportClosedError as exc:
