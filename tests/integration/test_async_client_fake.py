@@ -155,7 +155,7 @@ def test_start_leaves_the_event_loop_free_while_it_connects() -> None:
         release.wait(10)  # the handshake answer never comes in time
 
     async def main(url: str) -> tuple[float, int]:
-        codex = AsyncCodex(transport=WebSocketTransport(url, open_timeout=5))
+        codex = AsyncCodex(transport=WebSocketTransport(url, open_timeout=2))
         ticks = 0
 
         async def ticker() -> None:
