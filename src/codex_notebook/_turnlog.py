@@ -273,6 +273,11 @@ class TurnLog(Waitable):
                 return True
         return False
 
+    def has_open_requests(self) -> bool:
+        """Whether a server request of this turn is still waiting for its answer."""
+        with self._lock:
+            return any(not request.settled for request in self.pending_requests)
+
     def fail(self, error: TransportClosedError) -> None:
         """The transport is gone: finish the log with ``error`` (no-op if already finished)."""
         with self._lock:
