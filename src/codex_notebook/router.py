@@ -47,7 +47,7 @@ from . import protocol
 from ._dispatch import Dispatcher, RequestHandler
 from ._json import check_json
 from ._turnlog import Batch, Channel, TurnCursor, TurnLog, Waitable
-from .errors import ProtocolError, TransportClosedError, rpc_error_from
+from .errors import ProtocolError, TransportClosedError, redact, rpc_error_from
 from .messages import Notification, ServerRequest
 from .tools import ToolRegistry
 
@@ -447,7 +447,9 @@ class Router:
         self.malformed += 1
         head = line[:200]
         preview = head.decode("utf-8", "replace") if isinstance(head, bytes) else str(head)
-        log.warning("codex_notebook: skipped a malformed line from codex (%s): %r", why, preview)
+        log.warning(
+            "codex_notebook: skipped a malformed line from codex (%s): %r", why, redact(preview)
+        )
 
     def _on_response(self, message: dict[str, Any]) -> None:
         request_id = message.get("id")

@@ -486,3 +486,14 @@ def test_a_deferred_request_of_an_unclaimed_turn_is_settled_when_that_turn_ends(
         router.feed(delta(f"other{i}", "x"))
     router.feed(completed("sub"))
     assert router.open_server_requests() == 0, "the request is pending for good"
+
+
+def test_a_malformed_line_is_logged_without_the_secrets_in_it(
+    router: Router, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whatever reaches codex's stdout that is not JSON-RPC (a wrapper script's warning, a
+    debug print) is shown in the log with credentials blanked, as the stderr tail is."""
+    router.feed(b"warning: using OPENAI_API_KEY=sk-proj-AbC123xyz789 from the environment")
+    assert router.malformed == 1
+    assert "sk-proj-AbC123xyz789" not in caplog.text
+    assert "[REDACTED]" in caplog.text
