@@ -129,7 +129,7 @@ class AsyncCodex(ClientFace):
 
     async def close(self) -> None:
         """Stop the server (the blocking part runs in a thread so the loop stays free)."""
-        await asyncio.to_thread(self._finalizer)
+        await asyncio.to_thread(self._close_core)
 
     # -- requests ---------------------------------------------------------------------
     async def _wait(self, future: Future[Any], timeout: float | None, what: str) -> Any:

@@ -113,7 +113,7 @@ class Codex(ClientFace):
 
     def close(self) -> None:
         """Stop the app-server and release every waiter. Idempotent, any thread."""
-        self._finalizer()
+        self._close_core()
 
     # -- requests ---------------------------------------------------------------------
     def _wait(self, future: Future[Any], timeout: float | None, what: str) -> Any:
