@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 STDERR_TAIL_LINES = 60
 _STDERR_LINE_MAX = 2000
+#: After codex exited, how long its output may stay open before the end is reported anyway:
+#: a process it started (a ``notify`` program inherits its stdio; a daemon) can hold the pipe.
+EXIT_EOF_GRACE_S = 5.0
 
 
 class LineSink(Protocol):
@@ -129,6 +132,8 @@ class SubprocessTransport:
         self._stderr: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self._reader: threading.Thread | None = None
         self._stderr_thread: threading.Thread | None = None
+        self._reported = False  # the end was reported to the sink (under _report_lock)
+        self._report_lock = threading.Lock()
         self._secrets = tuple(
             v for k, v in child_env.items() if k.endswith(("API_KEY", "_TOKEN")) and v
         )
@@ -173,6 +178,9 @@ class SubprocessTransport:
                 target=self._read_loop, args=(sink,), name="codex-reader", daemon=True
             )
             self._reader.start()
+            threading.Thread(
+                target=self._watch_exit, args=(sink,), name="codex-exit", daemon=True
+            ).start()
 
     def send(self, message: Mapping[str, Any]) -> None:
         """Write one message. Thread-safe; raises TransportClosedError if the pipe is gone."""
@@ -230,6 +238,38 @@ class SubprocessTransport:
             reason = "the client was closed"
         elif returncode is not None:
             reason = "the codex app-server exited"
+        self._report(sink, reason, returncode)
+
+    def _watch_exit(self, sink: LineSink) -> None:
+        """The exit watcher: the end of codex is the end, even if its output stays open.
+
+        Normally the reader sees EOF right after the exit and reports.  A process
+        codex started can hold the pipe for as long as it lives; then, after a
+        grace period, the end is reported from here (the reader, blocked in its
+        read, ends whenever that process lets go).
+        """
+        proc = self._proc
+        assert proc is not None
+        returncode = proc.wait()
+        reader = self._reader
+        if reader is not None:
+            reader.join(EXIT_EOF_GRACE_S)
+            if not reader.is_alive():
+                return  # the reader saw the end and reported it
+        if not self._closing:
+            log.warning(
+                "codex_notebook: the codex app-server exited, but a process it started still "
+                "holds its output open; reporting the end without waiting for it"
+            )
+        reason = "the client was closed" if self._closing else "the codex app-server exited"
+        self._report(sink, reason, returncode)
+
+    def _report(self, sink: LineSink, reason: str, returncode: int | None) -> None:
+        """Tell the sink the stream ended, exactly once (the reader or the exit watcher)."""
+        with self._report_lock:
+            if self._reported:
+                return
+            self._reported = True
         try:
             sink.closed(
                 TransportClosedError(reason, stderr_tail=self.stderr_tail(), returncode=returncode)
