@@ -136,7 +136,8 @@ class ClientCore:
     def _send(self, message: dict[str, Any]) -> None:
         self.transport.send(message)
 
-    def start_initialize(self) -> Future[Any]:
+    def mark_started(self) -> None:
+        """Claim the one start of this client; a second start is refused, nothing else done."""
         with self._state_lock:
             if self.state is not ClientState.UNSTARTED:
                 raise CodexError(
@@ -144,6 +145,9 @@ class ClientCore:
                     "create a new one to start another app-server"
                 )
             self.state = ClientState.RUNNING
+
+    def start_initialize(self) -> Future[Any]:
+        """After :meth:`mark_started`: spawn or connect, and send ``initialize``."""
         self.transport.start(self)
         capabilities: dict[str, Any] = {}
         if self.experimental_api:

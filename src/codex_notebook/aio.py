@@ -106,6 +106,7 @@ class AsyncCodex(ClientFace):
 
     async def start(self) -> AsyncCodex:
         """Spawn the server and complete the initialize handshake."""
+        self._core.mark_started()  # a second start() is refused and leaves this one running
         self._core.router.dispatcher.loop = asyncio.get_running_loop()
         try:
             # off the loop: spawning, or connecting to a remote server (up to its open

@@ -94,6 +94,7 @@ class Codex(ClientFace):
         )
         self.request_timeout = request_timeout
         try:
+            self._core.mark_started()
             future = self._core.start_initialize()
             result = self._wait(future, startup_timeout, "initialize")
             self._core.finish_initialize(result)

@@ -181,3 +181,20 @@ def test_start_leaves_the_event_loop_free_while_it_connects() -> None:
     assert asked.is_set()
     assert took < 2.0, f"start() held the loop for {took:.1f} s"
     assert ticks >= 5
+
+
+def test_starting_a_running_client_again_is_refused_without_closing_it(fake_bin: str) -> None:
+    """``await codex.start()`` re-run in a notebook, or ``async with codex:`` after it: the
+    mistake is reported, and the running client is left as it was."""
+
+    async def main() -> str:
+        codex = await AsyncCodex(codex_bin=fake_bin).start()
+        try:
+            with pytest.raises(CodexError, match="already started"):
+                await codex.start()
+            assert not codex.closed
+            return (await (await codex.thread_start()).run("DELTAS:1", timeout=10)).text
+        finally:
+            await codex.close()
+
+    assert asyncio.run(main()) == deltas(1)
