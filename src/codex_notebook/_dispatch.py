@@ -31,7 +31,7 @@ from typing import Any
 
 from ._workers import Timer, Timers, WorkerPool
 from .approvals import TOOL_CALL, default_response
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, redact
 from .messages import DEFER, ServerRequest
 from .tools import Tool, ToolCall, ToolRegistry, ToolResult, as_result
 
@@ -120,7 +120,7 @@ class Dispatcher:
             outcome = tool.handler(call)
         except BaseException as exc:  # SystemExit from user code too: the model waits
             log.info("codex_notebook: tool %s raised", call.qualified_name, exc_info=True)
-            outcome = ToolResult.error(f"{call.qualified_name} failed: {type(exc).__name__}: {exc}")
+            outcome = _failure(call, exc)
         if outcome is DEFER:
             return
         if inspect.isawaitable(outcome):
@@ -201,9 +201,7 @@ def _answer(request: ServerRequest, result: Any) -> None:
 def _respond_tool(call: ToolCall, outcome: Any) -> None:
     """Answer a tool call with a handler's outcome (anything unusable becomes an ERROR)."""
     if isinstance(outcome, BaseException):
-        outcome = ToolResult.error(
-            f"{call.qualified_name} failed: {type(outcome).__name__}: {outcome}"
-        )
+        outcome = _failure(call, outcome)
     try:
         result = as_result(outcome)
     except InvalidArgumentError as exc:
@@ -213,6 +211,12 @@ def _respond_tool(call: ToolCall, outcome: Any) -> None:
         call.respond(result)
     except InvalidArgumentError:  # pragma: no cover - ToolResult.to_wire is always JSON
         log.exception("codex_notebook: could not answer tool %s", call.qualified_name)
+
+
+def _failure(call: ToolCall, exc: BaseException) -> ToolResult:
+    """The model's answer for a handler that raised; it goes to the model provider, so
+    credentials quoted in the exception (a DSN's password, a key) are blanked."""
+    return ToolResult.error(redact(f"{call.qualified_name} failed: {type(exc).__name__}: {exc}"))
 
 
 def _timed_out(call: ToolCall, tool: Tool) -> None:

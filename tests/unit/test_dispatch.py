@@ -181,3 +181,20 @@ def test_an_endless_timer_does_not_stop_the_others() -> None:
         assert fired.wait(5), "the timer thread died"
     finally:
         timers.close()
+
+
+def test_a_tool_error_sent_to_the_model_carries_no_credentials(
+    router: Router, sent: list[dict[str, Any]]
+) -> None:
+    """The ERROR answer the library writes from a handler's exception goes to the model
+    provider: a connection error that quotes a password or a key must not take it along."""
+
+    def connect(call: ToolCall) -> str:
+        raise RuntimeError("cannot connect with password=hunter2hunter2 (key sk-live-0123456789)")
+
+    with_tools(router, Tool("t", "t", {}, connect))
+    router.feed(tool_call(0))
+    assert wait_for(lambda: bool(sent))
+    text = answers(sent)[0]
+    assert text.startswith("ERROR: kernel.t failed: RuntimeError: cannot connect")
+    assert "hunter2hunter2" not in text and "sk-live-0123456789" not in text
