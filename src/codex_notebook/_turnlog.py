@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from . import protocol
+from ._workers import wait_limit
 from .errors import CodexTimeoutError, TransportClosedError
 from .messages import Notification, ServerRequest
 
@@ -92,6 +93,7 @@ class Waitable:
 
     def wait_until(self, ready: Callable[[], bool], timeout: float | None = None) -> bool:
         """Block until ``ready()`` (checked under the lock) holds; False on timeout."""
+        timeout = wait_limit(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while not ready():
@@ -426,6 +428,7 @@ class Channel(Waitable):
 
     def get(self, timeout: float | None = None) -> Notification | None:
         """Next item; None once closed and drained or when ``timeout`` passes."""
+        timeout = wait_limit(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             item = self.get_nowait()

@@ -16,12 +16,19 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-__all__ = ["Timer", "Timers", "WorkerPool"]
+__all__ = ["Timer", "Timers", "WorkerPool", "wait_limit"]
 
 log = logging.getLogger("codex_notebook")
 
 #: How long an idle worker waits for more work before it ends.
 IDLE_EXIT_S = 30.0
+
+
+def wait_limit(timeout: float | None) -> float | None:
+    """A caller's timeout as a thread wait takes it: beyond ``threading.TIMEOUT_MAX``
+    (``float("inf")`` included) means no limit, where the wait itself would raise
+    OverflowError."""
+    return None if timeout is None or timeout >= threading.TIMEOUT_MAX else timeout
 
 
 class WorkerPool:

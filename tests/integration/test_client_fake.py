@@ -513,3 +513,28 @@ def test_a_client_collected_on_its_own_reader_thread_still_stops_cleanly(fake_bi
     reader.join(15)
     assert not reader.is_alive(), "the reader deadlocked in the finalizer"
     assert router.error is not None
+
+
+@pytest.mark.parametrize("how", ["run", "wait", "stream", "request", "settled"])
+def test_an_endless_timeout_means_no_limit(codex: Codex, how: str) -> None:
+    """``timeout=float("inf")`` (or any number beyond what a thread wait takes) is "no
+    limit", never an OverflowError from deep inside threading."""
+    endless = float("inf")
+    thread = codex.thread_start()
+    if how == "request":
+        assert codex.request("thread/read", {"threadId": thread.id}, timeout=endless)
+        return
+    if how == "settled":
+        turn = thread.turn("APPROVAL DELTAS:1", request_handler=lambda r: DEFER)
+        assert _wait_for(lambda: bool(turn.pending_requests))
+        (request,) = turn.pending_requests
+        threading.Timer(0.1, request.respond, args=({"decision": "accept"},)).start()
+        assert request.wait_settled(endless)
+        return
+    turn = thread.turn("DELTAS:3 DELAY_MS:50")
+    if how == "run":
+        assert turn.run(endless).status == "completed"
+    elif how == "wait":
+        assert turn.wait(endless)
+    else:
+        assert [e.method for e in turn.stream(timeout=endless)][-1] == "turn/completed"
