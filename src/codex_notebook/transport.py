@@ -43,7 +43,12 @@ EXIT_EOF_GRACE_S = 5.0
 
 
 class LineSink(Protocol):
-    """Receives what the transport reads. Both methods run on the reader thread."""
+    """Receives what the transport reads, on the transport's own threads.
+
+    ``feed_batch`` runs on the reader thread; ``closed`` runs once, on the reader
+    thread or (codex gone while a process it started holds its output) on the
+    subprocess transport's exit watcher.
+    """
 
     def feed_batch(self, lines: Iterable[bytes]) -> None:
         """The complete lines of one read, without their newlines."""
