@@ -10,10 +10,14 @@ Lifetime: the reader thread holds the :class:`ClientCore` (it is the
 transport's sink) but never a face; the face (``Codex`` / ``AsyncCodex``) owns
 a ``weakref.finalize`` that closes the core, so dropping the last reference to
 a client stops its app-server even though the reader thread lives on until then.
+A collected face's core is closed on a thread of its own (the collection runs on
+whatever thread allocated, maybe one holding this client's locks); the cores
+still open at interpreter exit are closed there, inline.
 """
 
 from __future__ import annotations
 
+import atexit
 import enum
 import os
 import threading
@@ -132,7 +136,8 @@ class ClientCore:
     def _send(self, message: dict[str, Any]) -> None:
         self.transport.send(message)
 
-    def start_initialize(self) -> Future[Any]:
+    def mark_started(self) -> None:
+        """Claim the one start of this client; a second start is refused, nothing else done."""
         with self._state_lock:
             if self.state is not ClientState.UNSTARTED:
                 raise CodexError(
@@ -140,6 +145,9 @@ class ClientCore:
                     "create a new one to start another app-server"
                 )
             self.state = ClientState.RUNNING
+
+    def start_initialize(self) -> Future[Any]:
+        """After :meth:`mark_started`: spawn or connect, and send ``initialize``."""
         self.transport.start(self)
         capabilities: dict[str, Any] = {}
         if self.experimental_api:
@@ -360,11 +368,18 @@ class ClientFace:
     """
 
     _core: ClientCore
-    _finalizer: weakref.finalize[[], ClientFace]
+    _finalizer: weakref.finalize[[ClientCore], ClientFace]
 
     def _bind(self, core: ClientCore) -> None:
         self._core = core
-        self._finalizer = weakref.finalize(self, core.close)
+        self._finalizer = weakref.finalize(self, _close_collected, core)
+        self._finalizer.atexit = False  # _close_at_exit() closes it inline instead
+        _OPEN.add(core)
+
+    def _close_core(self) -> None:
+        """Close now, on this thread (``close()``): the finalizer has nothing left to do."""
+        self._finalizer.detach()
+        self._core.close()
 
     @property
     def closed(self) -> bool:
@@ -408,6 +423,44 @@ class ClientFace:
     def router(self) -> Router:
         """The message router (diagnostics: live turn count, dropped and malformed counters)."""
         return self._core.router
+
+
+#: Cores of live faces, closed inline at interpreter exit (weak: a core lives as long as its
+#: face or its reader thread), and the threads closing collected ones (joined at exit).
+_OPEN: weakref.WeakSet[ClientCore] = weakref.WeakSet()
+_CLOSING: set[threading.Thread] = set()
+
+
+def _close_collected(core: ClientCore) -> None:
+    """A face was garbage-collected: close its core on a thread of its own.
+
+    The cyclic collector runs on whichever thread allocates, and the reader
+    thread allocates the most: closing inline there, inside the router's lock,
+    deadlocked the reader; on another client's reader it stalled that stream.
+    """
+
+    def close() -> None:
+        try:
+            core.close()
+        finally:
+            _CLOSING.discard(threading.current_thread())
+
+    closer = threading.Thread(target=close, name="codex-close", daemon=True)
+    _CLOSING.add(closer)
+    try:
+        closer.start()
+    except RuntimeError:  # the interpreter is shutting down: no new threads
+        _CLOSING.discard(closer)
+        core.close()
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    """Stop every app-server still running when the interpreter exits (signals, reaped)."""
+    for closer in list(_CLOSING):
+        closer.join(10.0)  # a close already under way finishes, rather than dying with us
+    for core in list(_OPEN):
+        core.close()
 
 
 class ThreadFace:

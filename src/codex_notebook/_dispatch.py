@@ -15,7 +15,8 @@ sends what it returns:
 
 Tool calls (``item/tool/call`` on a thread with tools) run on their own pool,
 so a slow approval never delays a tool and vice versa; each has the tool's
-timeout, after which the model is told ``ERROR: ... timed out``.
+timeout, counted from the call's arrival (a call still queued behind busy
+workers times out too), after which the model is told ``ERROR: ... timed out``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 
 from ._workers import Timer, Timers, WorkerPool
 from .approvals import TOOL_CALL, default_response
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, redact
 from .messages import DEFER, ServerRequest
 from .tools import Tool, ToolCall, ToolRegistry, ToolResult, as_result
 
@@ -65,7 +66,14 @@ class Dispatcher:
     ) -> None:
         """Reader thread: queue the request for its handler. Never blocks on user code."""
         if request.method == TOOL_CALL and tools is not None:
-            queued = self.tools.submit(partial(self._run_tool, request, tools))
+            call = ToolCall.from_request(request)
+            tool = tools.lookup(call.namespace, call.tool)
+            if tool is not None and tool.timeout is not None:
+                # The clock starts now, not when a worker is free: a call queued behind
+                # handlers that overran theirs must still be answered in time.
+                timer = self.timers.call_later(tool.timeout, partial(_timed_out, call, tool))
+                request.add_settle_hook(partial(_cancel_timer, timer))
+            queued = self.tools.submit(partial(self._run_tool, call, tool, tools))
         else:
             queued = self.requests.submit(
                 partial(self._run_handler, request, handler or self.default_handler)
@@ -86,7 +94,7 @@ class Dispatcher:
             return
         try:
             result = handler(request)
-        except Exception:
+        except BaseException:  # SystemExit from user code too: codex waits for an answer
             log.exception("codex_notebook: the handler for %s raised; refusing", request.method)
             result = None
         if result is DEFER:
@@ -98,26 +106,21 @@ class Dispatcher:
 
     # -- tool calls -----------------------------------------------------------------------
 
-    def _run_tool(self, request: ServerRequest, tools: ToolRegistry) -> None:
-        """Worker thread: run the called tool's handler under its timeout."""
+    def _run_tool(self, call: ToolCall, tool: Tool | None, tools: ToolRegistry) -> None:
+        """Worker thread: run the called tool's handler (its timeout runs since dispatch)."""
+        request = call.request
         if request.settled:
             return
-        call = ToolCall.from_request(request)
-        tool = tools.lookup(call.namespace, call.tool)
         if tool is None:
             known = ", ".join(sorted(tools.names))
             message = f"there is no tool {call.qualified_name!r}; the tools are {known}"
             _respond_tool(call, ToolResult.error(message))
             return
-        timer = None
-        if tool.timeout is not None:
-            timer = self.timers.call_later(tool.timeout, partial(_timed_out, call, tool))
-            request.add_settle_hook(partial(_cancel_timer, timer))
         try:
             outcome = tool.handler(call)
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit from user code too: the model waits
             log.info("codex_notebook: tool %s raised", call.qualified_name, exc_info=True)
-            outcome = ToolResult.error(f"{call.qualified_name} failed: {type(exc).__name__}: {exc}")
+            outcome = _failure(call, exc)
         if outcome is DEFER:
             return
         if inspect.isawaitable(outcome):
@@ -147,6 +150,9 @@ class Dispatcher:
 
         def done(fut: Any) -> None:
             if fut.cancelled():
+                # Cancelled by the settle hook above (then nothing is sent), or the coroutine
+                # ended cancelled itself or with its loop: refuse rather than leave codex waiting.
+                then(asyncio.CancelledError())
                 return
             exc = fut.exception()
             if exc is not None:
@@ -195,9 +201,7 @@ def _answer(request: ServerRequest, result: Any) -> None:
 def _respond_tool(call: ToolCall, outcome: Any) -> None:
     """Answer a tool call with a handler's outcome (anything unusable becomes an ERROR)."""
     if isinstance(outcome, BaseException):
-        outcome = ToolResult.error(
-            f"{call.qualified_name} failed: {type(outcome).__name__}: {outcome}"
-        )
+        outcome = _failure(call, outcome)
     try:
         result = as_result(outcome)
     except InvalidArgumentError as exc:
@@ -207,6 +211,12 @@ def _respond_tool(call: ToolCall, outcome: Any) -> None:
         call.respond(result)
     except InvalidArgumentError:  # pragma: no cover - ToolResult.to_wire is always JSON
         log.exception("codex_notebook: could not answer tool %s", call.qualified_name)
+
+
+def _failure(call: ToolCall, exc: BaseException) -> ToolResult:
+    """The model's answer for a handler that raised; it goes to the model provider, so
+    credentials quoted in the exception (a DSN's password, a key) are blanked."""
+    return ToolResult.error(redact(f"{call.qualified_name} failed: {type(exc).__name__}: {exc}"))
 
 
 def _timed_out(call: ToolCall, tool: Tool) -> None:

@@ -10,6 +10,9 @@ can call our tools.  Best effort: anything unreadable means "unknown".
 
 from __future__ import annotations
 
+import os
+import stat
+
 import orjson
 
 from .tools import names_from_specs
@@ -25,7 +28,12 @@ def stored_tool_names(path: str | None) -> frozenset[str] | None:
     if not path:
         return None
     try:
-        with open(path, "rb") as record:
+        # non-blocking, and regular files only: the path comes from the server, and a FIFO
+        # (or a device) there would block the open or the read of thread_resume() for good
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as record:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
             first = record.readline(_MAX_META_BYTES)
         meta = orjson.loads(first)
     except (OSError, orjson.JSONDecodeError):

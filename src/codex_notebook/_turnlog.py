@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from . import protocol
+from ._workers import wait_limit
 from .errors import CodexTimeoutError, TransportClosedError
 from .messages import Notification, ServerRequest
 
@@ -92,6 +93,7 @@ class Waitable:
 
     def wait_until(self, ready: Callable[[], bool], timeout: float | None = None) -> bool:
         """Block until ``ready()`` (checked under the lock) holds; False on timeout."""
+        timeout = wait_limit(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while not ready():
@@ -273,6 +275,11 @@ class TurnLog(Waitable):
                 return True
         return False
 
+    def has_open_requests(self) -> bool:
+        """Whether a server request of this turn is still waiting for its answer."""
+        with self._lock:
+            return any(not request.settled for request in self.pending_requests)
+
     def fail(self, error: TransportClosedError) -> None:
         """The transport is gone: finish the log with ``error`` (no-op if already finished)."""
         with self._lock:
@@ -421,6 +428,7 @@ class Channel(Waitable):
 
     def get(self, timeout: float | None = None) -> Notification | None:
         """Next item; None once closed and drained or when ``timeout`` passes."""
+        timeout = wait_limit(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             item = self.get_nowait()

@@ -16,12 +16,19 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-__all__ = ["Timer", "Timers", "WorkerPool"]
+__all__ = ["Timer", "Timers", "WorkerPool", "wait_limit"]
 
 log = logging.getLogger("codex_notebook")
 
 #: How long an idle worker waits for more work before it ends.
 IDLE_EXIT_S = 30.0
+
+
+def wait_limit(timeout: float | None) -> float | None:
+    """A caller's timeout as a thread wait takes it: beyond ``threading.TIMEOUT_MAX``
+    (``float("inf")`` included) means no limit, where the wait itself would raise
+    OverflowError."""
+    return None if timeout is None or timeout >= threading.TIMEOUT_MAX else timeout
 
 
 class WorkerPool:
@@ -106,7 +113,7 @@ class WorkerPool:
                 self._running += 1
             try:
                 fn()
-            except Exception:
+            except BaseException:  # even SystemExit: a worker that died would still be counted
                 log.exception("codex_notebook: a %s task raised", self.name)
             finally:
                 del fn  # do not keep the last task's objects alive while idle
@@ -184,7 +191,9 @@ class Timers:
                     if wait <= 0:
                         timer = heapq.heappop(self._heap)[2]
                         break
-                    self._cond.wait(wait)
+                    # bounded: a wait beyond threading.TIMEOUT_MAX (an endless tool timeout)
+                    # raises OverflowError, which would end this thread and every timeout
+                    self._cond.wait(min(wait, IDLE_EXIT_S))
             fn = timer.fn
             timer.cancel()
             if fn is not None:

@@ -106,9 +106,12 @@ class AsyncCodex(ClientFace):
 
     async def start(self) -> AsyncCodex:
         """Spawn the server and complete the initialize handshake."""
+        self._core.mark_started()  # a second start() is refused and leaves this one running
         self._core.router.dispatcher.loop = asyncio.get_running_loop()
         try:
-            future = self._core.start_initialize()
+            # off the loop: spawning, or connecting to a remote server (up to its open
+            # timeout), blocks; a deadline around start() must still fire on time
+            future = await asyncio.to_thread(self._core.start_initialize)
             result = await self._wait(future, self.startup_timeout, "initialize")
             self._core.finish_initialize(result)
         except TransportClosedError as exc:
@@ -127,7 +130,7 @@ class AsyncCodex(ClientFace):
 
     async def close(self) -> None:
         """Stop the server (the blocking part runs in a thread so the loop stays free)."""
-        await asyncio.to_thread(self._finalizer)
+        await asyncio.to_thread(self._close_core)
 
     # -- requests ---------------------------------------------------------------------
     async def _wait(self, future: Future[Any], timeout: float | None, what: str) -> Any:

@@ -28,6 +28,7 @@ from ._core import (
     thread_list_params,
 )
 from ._params import turn_params
+from ._workers import wait_limit
 from .errors import CodexTimeoutError, TransportClosedError
 from .messages import Notification
 from .policies import Approval, Sandbox
@@ -94,6 +95,7 @@ class Codex(ClientFace):
         )
         self.request_timeout = request_timeout
         try:
+            self._core.mark_started()
             future = self._core.start_initialize()
             result = self._wait(future, startup_timeout, "initialize")
             self._core.finish_initialize(result)
@@ -113,12 +115,12 @@ class Codex(ClientFace):
 
     def close(self) -> None:
         """Stop the app-server and release every waiter. Idempotent, any thread."""
-        self._finalizer()
+        self._close_core()
 
     # -- requests ---------------------------------------------------------------------
     def _wait(self, future: Future[Any], timeout: float | None, what: str) -> Any:
         try:
-            return future.result(timeout)
+            return future.result(wait_limit(timeout))
         except FutureTimeout:
             self._core.router.forget_request(future)
             raise CodexTimeoutError(f"{what}: no answer from codex within {timeout} s") from None
@@ -365,7 +367,7 @@ class TurnHandle(TurnFace):
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the turn is over (or the transport died). False on timeout."""
-        return self._core.log.done.wait(timeout)  # woken once, at the end
+        return self._core.log.done.wait(wait_limit(timeout))  # woken once, at the end
 
     def run(self, timeout: float | None = None) -> TurnResult[Any]:
         """Wait for the end and return the result (the same object every time)."""

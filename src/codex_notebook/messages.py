@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import protocol
 from ._json import check_json
+from ._workers import wait_limit
 
 __all__ = ["DEFER", "Deferred", "Notification", "ServerRequest", "SettledReason", "UnknownParams"]
 
@@ -255,4 +256,4 @@ class ServerRequest(Notification):
 
     def wait_settled(self, timeout: float | None = None) -> bool:
         """Block until answered or moot; False on timeout."""
-        return self._settled.wait(timeout)
+        return self._settled.wait(wait_limit(timeout))

@@ -20,7 +20,8 @@ Nothing on it blocks on user code and nothing validates into pydantic.
 Memory stays bounded: a claimed turn's log leaves the router when the turn
 completes (its handle keeps it alive while the user holds the handle);
 unclaimed logs are capped in number and size and expire — except a log whose
-thread has a ``turn/start`` in flight, which its claim is about to need.
+thread has a ``turn/start`` in flight, which its claim is about to need, and a
+log holding a server request still open, which only its turn's end settles.
 
 State: everything below is guarded by ``Router._lock`` unless a docstring
 says "reader thread" (then only the reader touches it).
@@ -46,7 +47,7 @@ from . import protocol
 from ._dispatch import Dispatcher, RequestHandler
 from ._json import check_json
 from ._turnlog import Batch, Channel, TurnCursor, TurnLog, Waitable
-from .errors import ProtocolError, TransportClosedError, rpc_error_from
+from .errors import ProtocolError, TransportClosedError, redact, rpc_error_from
 from .messages import Notification, ServerRequest
 from .tools import ToolRegistry
 
@@ -290,10 +291,14 @@ class Router:
             self._expire_unclaimed()
         return turn_log
 
-    def _awaited(self, turn_log: TurnLog) -> bool:
-        """Lock held: a ``turn/start`` on this log's thread is in flight (its claim is near)."""
+    def _keep(self, turn_log: TurnLog) -> bool:
+        """Lock held: an unclaimed log that must not be dropped yet.
+
+        A ``turn/start`` on its thread is in flight (its claim is near), or it
+        holds a server request still open (only its turn's end settles that).
+        """
         route = self._threads.get(turn_log.thread_id) if turn_log.thread_id else None
-        return route is not None and route.starting > 0
+        return (route is not None and route.starting > 0) or turn_log.has_open_requests()
 
     def _expire_unclaimed(self) -> None:
         """Lock held: enforce the count cap and the grace/expiry deadlines."""
@@ -302,8 +307,8 @@ class Router:
             for turn_id, turn_log in list(self._unclaimed.items()):
                 if len(self._unclaimed) <= MAX_UNCLAIMED_TURNS:
                     break
-                if self._awaited(turn_log):
-                    continue  # its turn/start response is on its way: never evict
+                if self._keep(turn_log):
+                    continue  # its claim is on its way, or it has an open request
                 del self._unclaimed[turn_id]
                 self._turns.pop(turn_id, None)
                 log.warning(
@@ -315,7 +320,7 @@ class Router:
             expired = (done_at is not None and now - done_at > UNCLAIMED_GRACE_S) or (
                 now - turn_log.created_at > UNCLAIMED_EXPIRY_S
             )
-            if expired and not self._awaited(turn_log):
+            if expired and not self._keep(turn_log):
                 del self._unclaimed[turn_id]
                 self._turns.pop(turn_id, None)
 
@@ -442,7 +447,9 @@ class Router:
         self.malformed += 1
         head = line[:200]
         preview = head.decode("utf-8", "replace") if isinstance(head, bytes) else str(head)
-        log.warning("codex_notebook: skipped a malformed line from codex (%s): %r", why, preview)
+        log.warning(
+            "codex_notebook: skipped a malformed line from codex (%s): %r", why, redact(preview)
+        )
 
     def _on_response(self, message: dict[str, Any]) -> None:
         request_id = message.get("id")

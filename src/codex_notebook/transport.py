@@ -20,7 +20,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 try:
     import fcntl
@@ -37,10 +37,18 @@ log = logging.getLogger(__name__)
 
 STDERR_TAIL_LINES = 60
 _STDERR_LINE_MAX = 2000
+#: After codex exited, how long its output may stay open before the end is reported anyway:
+#: a process it started (a ``notify`` program inherits its stdio; a daemon) can hold the pipe.
+EXIT_EOF_GRACE_S = 5.0
 
 
 class LineSink(Protocol):
-    """Receives what the transport reads. Both methods run on the reader thread."""
+    """Receives what the transport reads, on the transport's own threads.
+
+    ``feed_batch`` runs on the reader thread; ``closed`` runs once, on the reader
+    thread or (codex gone while a process it started holds its output) on the
+    subprocess transport's exit watcher.
+    """
 
     def feed_batch(self, lines: Iterable[bytes]) -> None:
         """The complete lines of one read, without their newlines."""
@@ -129,6 +137,8 @@ class SubprocessTransport:
         self._stderr: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self._reader: threading.Thread | None = None
         self._stderr_thread: threading.Thread | None = None
+        self._reported = False  # the end was reported to the sink (under _report_lock)
+        self._report_lock = threading.Lock()
         self._secrets = tuple(
             v for k, v in child_env.items() if k.endswith(("API_KEY", "_TOKEN")) and v
         )
@@ -142,29 +152,40 @@ class SubprocessTransport:
         return self._proc.poll() if self._proc else None
 
     def start(self, sink: LineSink) -> None:
-        try:
-            self._proc = subprocess.Popen(
-                _niced(self.argv, self._nice),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=self._env,
-                cwd=self._cwd,
-                start_new_session=True,
-                close_fds=True,
+        """Spawn the server and its reader threads.
+
+        Under the close lock, so a :meth:`close` from another thread either comes
+        first (then nothing is spawned) or sees the process and its threads.
+        """
+        with self._close_lock:
+            if self._closing:
+                raise TransportClosedError("the client was closed before the app-server started")
+            try:
+                self._proc = subprocess.Popen(
+                    _niced(self.argv, self._nice),
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=self._env,
+                    cwd=self._cwd,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+            except OSError as exc:
+                raise BinaryNotFoundError(f"could not start {self.binary!r}: {exc}") from exc
+            self._stderr_thread = threading.Thread(
+                target=self._drain_stderr, name="codex-stderr", daemon=True
             )
-        except OSError as exc:
-            raise BinaryNotFoundError(f"could not start {self.binary!r}: {exc}") from exc
-        self._stderr_thread = threading.Thread(
-            target=self._drain_stderr, name="codex-stderr", daemon=True
-        )
-        self._stderr_thread.start()
-        assert self._proc.stdout is not None
-        _widen_pipe(self._proc.stdout.fileno())
-        self._reader = threading.Thread(
-            target=self._read_loop, args=(sink,), name="codex-reader", daemon=True
-        )
-        self._reader.start()
+            self._stderr_thread.start()
+            assert self._proc.stdout is not None
+            _widen_pipe(self._proc.stdout.fileno())
+            self._reader = threading.Thread(
+                target=self._read_loop, args=(sink,), name="codex-reader", daemon=True
+            )
+            self._reader.start()
+            threading.Thread(
+                target=self._watch_exit, args=(sink,), name="codex-exit", daemon=True
+            ).start()
 
     def send(self, message: Mapping[str, Any]) -> None:
         """Write one message. Thread-safe; raises TransportClosedError if the pipe is gone."""
@@ -187,6 +208,7 @@ class SubprocessTransport:
         return redact("\n".join(self._stderr), self._secrets)
 
     def _drain_stderr(self) -> None:
+        """The stderr thread: the only reader of stderr, and the one that closes it."""
         proc = self._proc
         assert proc is not None and proc.stderr is not None
         try:
@@ -196,6 +218,8 @@ class SubprocessTransport:
                     self._stderr.append(line[:_STDERR_LINE_MAX])
         except (OSError, ValueError):
             pass
+        finally:
+            _close_quietly(proc.stderr)
 
     def _read_loop(self, sink: LineSink) -> None:
         """Runs on the reader thread: the only code that reads the server's stdout."""
@@ -210,6 +234,8 @@ class SubprocessTransport:
                     log.exception("codex_notebook: error while routing server messages")
         except (OSError, ValueError) as exc:
             reason = f"reading from the codex app-server failed: {exc}"
+        finally:
+            _close_quietly(proc.stdout)  # ours to close: nobody else reads it
         returncode = self._wait_exit()
         if self._stderr_thread is not None:
             self._stderr_thread.join(timeout=0.5)  # let the last stderr lines land
@@ -217,6 +243,38 @@ class SubprocessTransport:
             reason = "the client was closed"
         elif returncode is not None:
             reason = "the codex app-server exited"
+        self._report(sink, reason, returncode)
+
+    def _watch_exit(self, sink: LineSink) -> None:
+        """The exit watcher: the end of codex is the end, even if its output stays open.
+
+        Normally the reader sees EOF right after the exit and reports.  A process
+        codex started can hold the pipe for as long as it lives; then, after a
+        grace period, the end is reported from here (the reader, blocked in its
+        read, ends whenever that process lets go).
+        """
+        proc = self._proc
+        assert proc is not None
+        returncode = proc.wait()
+        reader = self._reader
+        if reader is not None:
+            reader.join(EXIT_EOF_GRACE_S)
+            if not reader.is_alive():
+                return  # the reader saw the end and reported it
+        if not self._closing:
+            log.warning(
+                "codex_notebook: the codex app-server exited, but a process it started still "
+                "holds its output open; reporting the end without waiting for it"
+            )
+        reason = "the client was closed" if self._closing else "the codex app-server exited"
+        self._report(sink, reason, returncode)
+
+    def _report(self, sink: LineSink, reason: str, returncode: int | None) -> None:
+        """Tell the sink the stream ended, exactly once (the reader or the exit watcher)."""
+        with self._report_lock:
+            if self._reported:
+                return
+            self._reported = True
         try:
             sink.closed(
                 TransportClosedError(reason, stderr_tail=self.stderr_tail(), returncode=returncode)
@@ -267,15 +325,21 @@ class SubprocessTransport:
         reader = self._reader
         if reader is not None and reader is not threading.current_thread():
             reader.join(timeout=budget + 3.0)
-        streams = [proc.stdout, proc.stderr]
+        # A stream still being read is left to its thread, which closes it at EOF: closing
+        # a buffered stream waits for its reader (forever, if a process that left codex's
+        # session still holds the pipe), and closing a descriptor under a blocked os.read()
+        # lets the next read hit whatever file reuses that number.
+        streams = [
+            stream
+            for stream, thread in ((proc.stdout, reader), (proc.stderr, self._stderr_thread))
+            if thread is None or not thread.is_alive()
+        ]
         if not stdin_closed and self._write_lock.acquire(timeout=budget):
             # the stuck writer got EPIPE when the process died and let go
             self._write_lock.release()
             streams.append(proc.stdin)
         for stream in streams:
-            with contextlib.suppress(OSError, ValueError):
-                if stream is not None:
-                    stream.close()
+            _close_quietly(stream)
 
 
 #: The most one read takes.  A reader that keeps up gets what is there (a trickle: one
@@ -333,6 +397,12 @@ def _read_lines(fd: int) -> Iterator[list[bytes]]:
             partial.append(tail)
     if partial:
         yield [b"".join(partial)]
+
+
+def _close_quietly(stream: IO[bytes] | None) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        if stream is not None:
+            stream.close()
 
 
 def _wait(proc: subprocess.Popen[bytes], timeout: float) -> bool:

@@ -27,6 +27,9 @@ Threads and state:
 
 * the reader thread owns the socket's read side, the keep-alive clock and the
   fragment buffer;
+* ``_close_lock`` guards ``_closing`` and the hand-over of the connected socket
+  to the reader at the end of ``start()``, so a ``close()`` during the
+  handshake either finds the socket or makes ``start()`` drop it;
 * ``_proto_lock`` guards the protocol object, the TLS object and
   ``_flush_wanted``; it is never held across a socket call;
 * ``_write_lock`` orders socket writes.  A sender holds it across its
@@ -227,11 +230,17 @@ class WebSocketTransport:
                 sock.close()
             raise
         sock.settimeout(None)  # from here on, the reader's selector and close() bound waits
-        self._sock = sock
-        self._reader = threading.Thread(
-            target=self._run, args=(sink,), name="codex-ws-reader", daemon=True
-        )
-        self._reader.start()
+        with self._close_lock:  # a close() during the handshake found no socket to cut
+            if not self._closing:
+                self._sock = sock
+                self._reader = threading.Thread(
+                    target=self._run, args=(sink,), name="codex-ws-reader", daemon=True
+                )
+                self._reader.start()
+                return
+        with contextlib.suppress(OSError):
+            sock.close()
+        raise TransportClosedError(f"the connection to {self.url} was closed while it was opened")
 
     def _open_socket(self, deadline: float) -> socket.socket:
         endpoint = self.endpoint

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -16,6 +18,8 @@ from codex_notebook import (
     ServerRequest,
     TransportClosedError,
 )
+from codex_notebook.transport_ws import WebSocketTransport
+from tests.fakes.ws_stub import StubConnection, StubServer
 
 T = TypeVar("T")
 
@@ -137,3 +141,60 @@ def test_wait_is_woken_once_at_the_end(fake_bin: str) -> None:
         return Counting.registered
 
     assert run(main, fake_bin) == 1  # one waiter registered, woken once: not per event
+
+
+def test_start_leaves_the_event_loop_free_while_it_connects() -> None:
+    """Connecting to a remote server that is slow to answer the WebSocket handshake must not
+    freeze the loop (the notebook's own loop, with top-level await): other tasks keep
+    running, and a deadline around ``start()`` fires on time."""
+    asked, release = threading.Event(), threading.Event()
+
+    def handler(conn: StubConnection) -> None:
+        conn.read_request()
+        asked.set()
+        release.wait(10)  # the handshake answer never comes in time
+
+    async def main(url: str) -> tuple[float, int]:
+        codex = AsyncCodex(transport=WebSocketTransport(url, open_timeout=2))
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        started = time.monotonic()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(codex.start(), 0.3)
+        took = time.monotonic() - started
+        task.cancel()
+        await codex.close()
+        return took, ticks
+
+    with StubServer(handler) as server:
+        try:
+            took, ticks = asyncio.run(main(server.url))
+        finally:
+            release.set()
+    assert asked.is_set()
+    assert took < 2.0, f"start() held the loop for {took:.1f} s"
+    assert ticks >= 5
+
+
+def test_starting_a_running_client_again_is_refused_without_closing_it(fake_bin: str) -> None:
+    """``await codex.start()`` re-run in a notebook, or ``async with codex:`` after it: the
+    mistake is reported, and the running client is left as it was."""
+
+    async def main() -> str:
+        codex = await AsyncCodex(codex_bin=fake_bin).start()
+        try:
+            with pytest.raises(CodexError, match="already started"):
+                await codex.start()
+            assert not codex.closed
+            return (await (await codex.thread_start()).run("DELTAS:1", timeout=10)).text
+        finally:
+            await codex.close()
+
+    assert asyncio.run(main()) == deltas(1)

@@ -11,6 +11,7 @@ import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -478,3 +479,62 @@ def test_pending_requests_lists_a_deferred_approval_until_it_is_answered(fake_bi
         assert request.respond({"decision": "accept"})
         assert turn.run(10).text.startswith("approval:accept ")
         assert turn.pending_requests == []
+
+
+def test_a_client_collected_on_its_own_reader_thread_still_stops_cleanly(fake_bin: str) -> None:
+    """The cyclic garbage collector runs on whichever thread allocates, and the reader thread
+    allocates the most: a client dropped in a reference cycle can be finalized there while
+    the reader holds the router's lock. That must not deadlock the reader."""
+    codex = Codex(codex_bin=fake_bin)
+    codex.cycle = codex  # type: ignore[attr-defined]  # only the cyclic collector frees it
+    core = codex._core  # the core never refers back to the face
+    reader = core.transport._reader  # type: ignore[attr-defined]
+    router = core.router
+    thread_id = codex.thread_start().id
+    dropped = threading.Event()
+    collected_under_lock: list[bool] = []
+    unpatched = router._turn_log
+
+    def collect_first(turn_id: str, thread_id: str | None) -> Any:  # reader thread, lock held
+        if dropped.is_set() and not collected_under_lock:
+            collected_under_lock.append(router._lock.locked())
+            gc.collect()
+        return unpatched(turn_id, thread_id)
+
+    router._turn_log = collect_first  # type: ignore[method-assign]
+    # a turn nobody claims: each of its events takes the router lock on the reader thread
+    text = {"type": "text", "text": "DELTAS:300 DELAY_MS:10"}
+    codex.request("turn/start", {"threadId": thread_id, "input": [text]})
+    ref = weakref.ref(codex)
+    del codex
+    dropped.set()
+    assert _wait_for(lambda: ref() is None)
+    assert collected_under_lock == [True]
+    reader.join(15)
+    assert not reader.is_alive(), "the reader deadlocked in the finalizer"
+    assert router.error is not None
+
+
+@pytest.mark.parametrize("how", ["run", "wait", "stream", "request", "settled"])
+def test_an_endless_timeout_means_no_limit(codex: Codex, how: str) -> None:
+    """``timeout=float("inf")`` (or any number beyond what a thread wait takes) is "no
+    limit", never an OverflowError from deep inside threading."""
+    endless = float("inf")
+    thread = codex.thread_start()
+    if how == "request":
+        assert codex.request("thread/read", {"threadId": thread.id}, timeout=endless)
+        return
+    if how == "settled":
+        turn = thread.turn("APPROVAL DELTAS:1", request_handler=lambda r: DEFER)
+        assert _wait_for(lambda: bool(turn.pending_requests))
+        (request,) = turn.pending_requests
+        threading.Timer(0.1, request.respond, args=({"decision": "accept"},)).start()
+        assert request.wait_settled(endless)
+        return
+    turn = thread.turn("DELTAS:3 DELAY_MS:50")
+    if how == "run":
+        assert turn.run(endless).status == "completed"
+    elif how == "wait":
+        assert turn.wait(endless)
+    else:
+        assert [e.method for e in turn.stream(timeout=endless)][-1] == "turn/completed"

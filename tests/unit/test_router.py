@@ -472,3 +472,28 @@ def test_raw_is_the_whole_message_as_received(router: Router) -> None:
     first, second = log.notifications()
     assert first.raw == usual and list(first.raw) == list(usual)
     assert second.raw == extra
+
+
+def test_a_deferred_request_of_an_unclaimed_turn_is_settled_when_that_turn_ends(
+    router: Router,
+) -> None:
+    """Sub-agent turns nobody claims evict each other (64 at most): one holding a request
+    that is still pending must stay, or its end would never settle the request."""
+    router.dispatcher.default_handler = lambda request: DEFER
+    router.feed(approval("sub", 0, thread="sub-thread"))
+    assert router.dispatcher.requests.wait_idle(5)
+    for i in range(router_module.MAX_UNCLAIMED_TURNS + 10):  # many other unclaimed turns
+        router.feed(delta(f"other{i}", "x"))
+    router.feed(completed("sub"))
+    assert router.open_server_requests() == 0, "the request is pending for good"
+
+
+def test_a_malformed_line_is_logged_without_the_secrets_in_it(
+    router: Router, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whatever reaches codex's stdout that is not JSON-RPC (a wrapper script's warning, a
+    debug print) is shown in the log with credentials blanked, as the stderr tail is."""
+    router.feed(b"warning: using OPENAI_API_KEY=sk-proj-AbC123xyz789 from the environment")
+    assert router.malformed == 1
+    assert "sk-proj-AbC123xyz789" not in caplog.text
+    assert "[REDACTED]" in caplog.text

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -187,3 +189,21 @@ def test_a_record_without_tools_means_no_tools_and_no_record_means_unknown(
     record.write_text("not json\n")
     assert stored_tool_names(str(record)) is None
     assert names_from_specs("garbage") is None
+
+
+def test_a_record_path_that_is_not_a_regular_file_is_unknown_at_once(tmp_path: Path) -> None:
+    """``thread.path`` comes from the server (a remote one describes its own disk): a FIFO
+    or a device there must not block ``thread_resume()`` forever."""
+    fifo = tmp_path / "rollout.jsonl"
+    os.mkfifo(fifo)
+    result: list[frozenset[str] | None] = []
+    reader = threading.Thread(target=lambda: result.append(stored_tool_names(str(fifo))))
+    reader.daemon = True
+    reader.start()
+    reader.join(5)
+    if reader.is_alive():  # unblock the stuck open() so the thread can end
+        with open(fifo, "wb"):
+            pass
+        pytest.fail("reading the record blocked on a FIFO")
+    assert result == [None]
+    assert stored_tool_names("/dev/zero") is None

@@ -618,3 +618,41 @@ def test_an_untrusted_certificate_is_refused(
         connect(transports, server.url)  # the system CAs do not know it
     assert "TLS handshake" in str(caught.value)
     assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
+
+
+def test_a_close_during_the_handshake_leaves_no_connection_behind() -> None:
+    """``close()`` while ``start()`` is still connecting (a restart, a cancelled
+    ``AsyncCodex.start()``) must end that connection: nothing else ever would."""
+    asked, answer = threading.Event(), threading.Event()
+    ended: list[float] = []
+
+    def handler(conn: StubConnection) -> None:
+        conn.read_request()
+        asked.set()
+        answer.wait(10)
+        conn.accept()
+        conn.serve_until_closed()
+        ended.append(time.monotonic())
+
+    with StubServer(handler) as server:
+        transport = WebSocketTransport(server.url)
+        outcome: list[BaseException | None] = []
+
+        def start() -> None:
+            try:
+                transport.start(Sink())
+                outcome.append(None)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        starter = threading.Thread(target=start, daemon=True)
+        starter.start()
+        assert asked.wait(10)
+        transport.close()  # start() is inside the handshake
+        answer.set()
+        starter.join(10)
+        closed_at = time.monotonic()
+        assert server.handled.wait(5), "the connection is still open"
+    assert [type(e) for e in outcome] == [TransportClosedError]
+    assert transport._reader is None or not transport._reader.is_alive()
+    assert ended and ended[0] - closed_at < 5
