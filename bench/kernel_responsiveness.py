@@ -64,6 +64,25 @@ def _finished(harness: KernelHarness, cell: str) -> bool:
         return False
 
 
+def shutdown_ms(turns: int) -> tuple[float, int | None]:
+    """Milliseconds from a shutdown request to the kernel's exit while ``turns`` stream, and
+    the kernel's exit code (0: it ended on its own; negative: a signal had to end it)."""
+    env = dict(os.environ, CODEX_NOTEBOOK_BACKEND="demo")
+    env.pop("OPENAI_API_KEY", None)
+    harness = KernelHarness(Path(tempfile.mkdtemp(prefix="codex-bench-shutdown-")), env)
+    try:
+        harness.execute("%load_ext codex_notebook")
+        for i in range(turns):
+            harness.execute(f"%%codex -t s{i}\nDELTAS:20000 DELAY_MS:20")
+        time.sleep(1.0)  # let them stream
+        process = harness.km.provisioner.process  # type: ignore[union-attr]
+        started = time.perf_counter()
+        harness.km.shutdown_kernel(now=False)
+        return (time.perf_counter() - started) * 1000, process.returncode
+    finally:
+        harness.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=60)
@@ -82,6 +101,13 @@ def main() -> None:
             f"in the kernel p50 {statistics.median(in_kernel):5.1f} ms, "
             f"p95 {percentile(in_kernel, 0.95):5.1f} ms{note}  (target p95 < 50 ms with 8)"
         )
+    runs = [shutdown_ms(3) for _ in range(3)]
+    print(
+        "  kernel shutdown while 3 turns stream: "
+        f"median {statistics.median(ms for ms, _ in runs):.0f} ms "
+        f"(runs: {', '.join(f'{ms:.0f}' for ms, _ in runs)} ms; "
+        f"exit codes {[code for _, code in runs]}, 0 = ended on its own)"
+    )
 
 
 if __name__ == "__main__":

@@ -56,7 +56,8 @@ def test_using_the_client_before_start_says_what_to_do(fake_bin: str) -> None:
 def test_turn_start_timeout_is_a_codex_timeout(fake_bin: str) -> None:
     async def main(codex: AsyncCodex) -> None:
         thread = await codex.thread_start()
-        await thread.turn("DELTAS:1", timeout=1e-9)
+        # the response comes after turn/completed, >= 600 ms from now: the timeout always wins
+        await thread.turn("COMPLETE_FIRST DELTAS:3 DELAY_MS:300", timeout=0.05)
 
     with pytest.raises(CodexTimeoutError):
         run(main, fake_bin)

@@ -1,8 +1,7 @@
-"""Kernel interrupt, restart and shutdown with codex running: no orphans, no zombies, fast."""
+"""Kernel interrupt, restart and shutdown with codex running: no orphans, no zombies, no
+signals needed (how fast: bench/kernel_responsiveness.py)."""
 
 from __future__ import annotations
-
-import time
 
 import psutil
 import pytest
@@ -56,18 +55,20 @@ def test_kernel_restart_leaves_no_codex_process(kernel: KernelHarness) -> None:
     assert not psutil.pid_exists(codex.pid)
 
 
-def test_kernel_shutdown_is_fast_and_leaves_no_orphan_or_zombie(kernel: KernelHarness) -> None:
+def test_kernel_shutdown_ends_on_its_own_and_leaves_no_orphan_or_zombie(
+    kernel: KernelHarness,
+) -> None:
     cells = [kernel.execute(f"%%codex -t s{i}\nDELTAS:2000 DELAY_MS:20")[0] for i in range(3)]
     for cell in cells:
         widget = kernel.widget_id(cell)
         kernel.wait_for(lambda w=widget: appended_text(kernel, w), what="the turn to stream")
     kernel_pid = kernel.km.provisioner.pid  # type: ignore[union-attr]
+    process = kernel.km.provisioner.process  # type: ignore[union-attr]
     codex = _codex_descendants(kernel_pid)
     assert codex
-    started = time.monotonic()
+    kernel.km.shutdown_wait_time = 60  # a slow machine is not a failure; a signal would be
     kernel.km.shutdown_kernel(now=False)
-    elapsed = time.monotonic() - started
+    assert process.returncode == 0  # it ended on its own: no SIGTERM or SIGKILL was needed
     alive = psutil.wait_procs(codex, timeout=5)[1]
     assert alive == []
     assert not psutil.pid_exists(kernel_pid) or psutil.Process(kernel_pid).status() != "zombie"
-    assert elapsed < 1.0, f"kernel shutdown took {elapsed:.2f} s"
