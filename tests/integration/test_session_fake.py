@@ -295,6 +295,35 @@ def test_restart_while_a_server_starts_fails_that_turn_cleanly(
     assert start(session, "DELTAS:1").result(10).status == "completed"
 
 
+def test_a_refused_backend_switch_leaves_the_session_and_its_turns_alone(
+    session: NotebookSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CODEX_APP_SERVER_URL", raising=False)
+    running = start(session, "HANG DELTAS:1")
+    wait_running(running)
+    with pytest.raises(ValueError, match="needs a server"):
+        session.restart(backend="remote")  # %codex backend remote, no server known
+    assert not session.closing
+    assert running.state == "running"
+    assert start(session, "DELTAS:1", thread="other").result(10).status == "completed"
+
+
+def test_a_restart_interrupted_while_it_waits_still_lets_the_next_cell_run(
+    session: NotebookSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wait_running(start(session, "HANG DELTAS:1"))
+
+    def interrupted(until: Callable[[], bool], timeout: float | None) -> bool:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(session, "_waiter", interrupted)  # Ctrl-C during %codex restart
+    with pytest.raises(KeyboardInterrupt):
+        session.restart()
+    monkeypatch.setattr(session, "_waiter", None)
+    assert not session.closing
+    assert start(session, "DELTAS:1").result(10).status == "completed"
+
+
 # --------------------------------------------------------------------------- names on disk
 
 
