@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
+from codex_notebook.notebook.tools.calls import scrubber_for
 from codex_notebook.notebook.tools.execute import run_code
 from codex_notebook.notebook.tools.kernel_state import (
     CellWatcher,
@@ -262,6 +263,21 @@ def test_run_code_scrubs_secrets_it_prints(shell: InteractiveShell) -> None:
         shell, f"db_password = 'opensesame-42'\nprint('pw is', db_password, '{OPENAI}')"
     )
     assert "opensesame-42" not in outcome.stdout and OPENAI[:10] not in outcome.stdout
+
+
+def test_run_code_scrubs_a_value_read_out_of_a_credential_named_dict(
+    shell: InteractiveShell,
+) -> None:
+    run(shell, "credentials = {'github': 'plain-looking-value-42'}")
+    outcome = run_code(shell, "print(credentials['github'])\ncredentials['github']")
+    assert "plain-looking-value-42" not in outcome.answer().text
+
+
+def test_cells_scrub_a_value_defined_in_a_credential_named_dict(shell: InteractiveShell) -> None:
+    run(shell, "credentials = {'github': 'plain-looking-value-42'}")
+    run(shell, "x = credentials['github']\nx")
+    text = cells_answer(shell, scrubber=scrubber_for(shell)).text
+    assert "plain-looking-value-42" not in text
 
 
 def test_figures_opened_by_agent_code_are_described_and_closed(shell: InteractiveShell) -> None:

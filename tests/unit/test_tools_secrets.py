@@ -254,6 +254,25 @@ def test_credential_entries_of_a_dict_are_known_values() -> None:
     assert "opensesame42" not in scrub("connecting with opensesame42")
 
 
+def test_strings_held_in_a_credential_named_container_are_known_values() -> None:
+    held = {"github": "plain-looking-value-42", "aws": ["another-plain-value-7"]}
+    scrub = Scrubber.for_namespace([("credentials", held)], environ={})
+    text = scrub("copied: plain-looking-value-42 and another-plain-value-7")
+    assert "plain-looking-value-42" not in text and "another-plain-value-7" not in text
+
+
+def test_credential_entries_of_nested_dicts_are_known_values() -> None:
+    scrub = Scrubber.for_namespace([("config", {"db": {"password": "opensesame42"}})], environ={})
+    assert "opensesame42" not in scrub("connecting with opensesame42")
+
+
+def test_known_values_of_a_huge_container_cost_a_bounded_walk() -> None:
+    held = {"tokens": [f"value-number-{i:07d}" for i in range(1_000_000)]}
+    scrub = Scrubber.for_namespace([("secrets", held)], environ={})
+    assert scrub.known_count <= 1_000
+    assert scrub("value-number-0000001") == "[REDACTED]"
+
+
 def test_environment_credentials_are_known_values() -> None:
     scrub = Scrubber(environ={"MY_SERVICE_TOKEN": "env-value-xyz", "HOME": "/home/me"})
     assert "env-value-xyz" not in scrub("value env-value-xyz")

@@ -38,6 +38,7 @@ Everything here is pure; a :class:`Scrubber` is immutable and safe to share betw
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import types
@@ -321,17 +322,15 @@ class Scrubber:
     ) -> Scrubber:
         """A scrubber that also knows the secret values held in a namespace snapshot.
 
-        Reads only ``str``/``bytes`` values (no user code runs), and dict entries of top-level
-        dicts with at most 1,000 keys.  Call it on the kernel's main thread (dicts may change).
+        The strings (and UTF-8 bytes) a credential-named variable holds, itself or inside
+        builtin containers (``credentials = {"github": "…"}``), and those under credential-named
+        keys of dicts at any depth.  Only exact builtin types are walked (no user code runs),
+        at most :data:`_WALK_DEPTH` deep and :data:`_WALK_NODES` values per variable.  Call it
+        on the kernel's main thread (containers may change).
         """
         known: list[str] = []
         for name, value in items:
-            if is_credential_name(name):
-                known.extend(_texts(value))
-            elif type(value) is dict and len(value) <= 1000:
-                for key, inner in list(value.items()):
-                    if isinstance(key, str) and is_credential_name(key):
-                        known.extend(_texts(inner))
+            _collect(value, is_credential_name(name), known, [_WALK_NODES], _WALK_DEPTH)
         return cls(known, environ=environ)
 
     def __call__(self, text: str) -> str:
@@ -343,6 +342,34 @@ class Scrubber:
         for _name, pattern, replace in _PATTERNS:
             text = pattern.sub(replace, text)
         return text
+
+
+#: How deep, and how many values per variable, :meth:`Scrubber.for_namespace` looks.
+_WALK_DEPTH: Final = 4
+_WALK_NODES: Final = 1_000
+_SEQUENCES: Final = (list, tuple, set, frozenset)
+
+
+def _collect(value: object, secret: bool, known: list[str], left: list[int], depth: int) -> None:
+    """Add to ``known`` the strings ``value`` holds in a secret place (``secret``: the value
+    itself is under a credential name).  ``left[0]`` counts down the values looked at."""
+    if left[0] <= 0:
+        return
+    left[0] -= 1
+    kind = type(value)
+    if kind is str or kind is bytes:
+        if secret:
+            known.extend(_texts(value))
+        return
+    if depth <= 0:
+        return
+    if kind is dict and isinstance(value, dict):
+        for key, inner in list(itertools.islice(value.items(), left[0])):
+            inner_secret = secret or (isinstance(key, str) and is_credential_name(key))
+            _collect(inner, inner_secret, known, left, depth - 1)
+    elif secret and kind in _SEQUENCES and isinstance(value, _SEQUENCES):
+        for inner in list(itertools.islice(value, left[0])):
+            _collect(inner, True, known, left, depth - 1)
 
 
 def _texts(value: object) -> list[str]:
