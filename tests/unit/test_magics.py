@@ -134,6 +134,25 @@ def test_a_prompt_that_does_not_interpolate_is_sent_as_written_and_says_why(
     assert "{{ and }}" in err
 
 
+def test_a_prompt_that_does_not_interpolate_names_the_expression_that_failed(
+    shell: InteractiveShell, submitted: Submitted, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.user_ns["rows"] = [1, 2]
+    shell.run_cell_magic("codex", "", "summarize the {len(rows)} rows of {missing}")
+    err = capsys.readouterr().err
+    assert "{missing} was not filled in (name 'missing' is not defined)" in err
+    assert "len(rows)" not in err
+
+
+def test_an_unknown_dollar_name_is_named_as_written(
+    shell: InteractiveShell, submitted: Submitted, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.run_cell_magic("codex", "", "why is $HOME empty in my shell?")
+    err = capsys.readouterr().err
+    assert "$HOME was not filled in (name 'HOME' is not defined)" in err
+    assert "Write $$ for a literal $" in err
+
+
 def test_cells_are_numbered_as_the_notebook_shows_them(
     shell: InteractiveShell, submitted: Submitted
 ) -> None:

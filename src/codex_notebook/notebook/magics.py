@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 import html
 import shlex
-import string
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -187,18 +187,17 @@ class CodexMagics(Magics):
         As in IPython, if any expression fails nothing is substituted (code in
         prompts often contains braces) — but the cell says which one and why.
         """
-        formatter = DollarFormatter()
-        try:
-            formatted: str = formatter.vformat(cell, (), self.ip.user_ns)
-        except Exception:
-            failed = _first_failure(formatter, cell, self.ip.user_ns)
-            if failed is not None:
-                expr, why = failed
-                print(
-                    f"codex: {{{expr}}} was not filled in ({why}), so the prompt was sent as "
-                    "written. Write {{ and }} for literal braces.",
-                    file=sys.stderr,
-                )
+        formatted, failed = _expand(cell, self.ip.user_ns)
+        if failed is not None:
+            expr, why = failed
+            field, escape = f"{{{expr}}}", "{{ and }} for literal braces"
+            if f"${expr}" in cell and field not in cell:  # it was written $name
+                field, escape = f"${expr}", "$$ for a literal $"
+            print(
+                f"codex: {field} was not filled in ({why}), so the prompt was sent as "
+                f"written. Write {escape}.",
+                file=sys.stderr,
+            )
             return cell
         return formatted
 
@@ -413,23 +412,45 @@ class CodexMagics(Magics):
         print(self.session.log_text())
 
 
-def _first_failure(
-    formatter: string.Formatter, cell: str, namespace: dict[str, Any]
-) -> tuple[str, str] | None:
-    """The first ``{expr}`` of ``cell`` that does not evaluate, and why."""
+def _expand(cell: str, namespace: dict[str, Any]) -> tuple[str, tuple[str, str] | None]:
+    """``cell`` with its ``$name`` and ``{expr}`` fields filled in, as IPython's
+    ``DollarFormatter`` does; or, at the first field that fails, ``(field, why)``.
+
+    Field by field, so the field named is the one that failed, and each ``{expr}``
+    is evaluated at most once (a failure leaves the later ones alone).
+    """
+    formatter = DollarFormatter()
+    parts: list[str] = []
     try:
-        fields = [name for _, name, _, _ in formatter.parse(cell) if name]
+        fields = list(formatter.parse(cell))
     except ValueError as exc:  # unbalanced braces
-        return cell.strip().splitlines()[0][:60], str(exc)
-    for name in fields:
+        return cell, (cell.strip().splitlines()[0][:60], str(exc))
+    for literal, name, spec, conversion in fields:
+        parts.append(literal)
+        if name is None:
+            continue
+        expr = f"{name}:{spec}" if spec else name  # IPython's rule: a spec is a slice
         try:
-            formatter.get_field(name, (), namespace)
-        except KeyError as exc:
-            missing = exc.args[0] if exc.args else name
-            return name, f"name {missing!r} is not defined"
+            value = eval(expr, dict(namespace))
+            parts.append(formatter.format_field(formatter.convert_field(value, conversion), ""))
         except Exception as exc:
-            return name, f"{type(exc).__name__}: {exc}"
-    return None
+            if isinstance(exc, SyntaxError) and spec:  # {d: 1}: code, its name says more
+                return cell, (name, _why_not(name, namespace) or _why(exc))
+            return cell, (expr, _why(exc))
+    return "".join(parts), None
+
+
+def _why_not(name: str, namespace: dict[str, Any]) -> str | None:
+    """Why a bare name (no call: nothing runs) does not resolve; None if it does."""
+    if not name.isidentifier():
+        return None
+    return None if name in namespace or hasattr(builtins, name) else _why(NameError(name))
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, NameError):
+        return f"name {exc.name or exc.args[0]!r} is not defined"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _usage() -> str:
