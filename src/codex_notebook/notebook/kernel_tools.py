@@ -256,11 +256,22 @@ class NotebookTools:
         turn.track(future)  # cancelled if the turn ends before the kernel gets to it
 
     def _run(self, turn: NotebookTurn, call: ToolCall, code: str) -> None:
-        """Main thread: the approved code, in the user's namespace (never inside their cell)."""
+        """Main thread: the approved code, in the user's namespace (never inside their cell).
+
+        The call is answered whatever happens: a ``run_python`` call has no timeout, so a
+        run stopped outside the code itself (an interrupt landing around it) would otherwise
+        hold the turn until someone pressed Stop.
+        """
         if call.settled:  # the turn ended while the job waited: nothing runs late
             return
-        outcome = calls.run_python(self._shell, code)
-        answer = outcome.answer()
+        try:
+            outcome = calls.run_python(self._shell, code)
+            answer = outcome.answer()
+        except BaseException as exc:
+            why = f"the run was stopped in the kernel ({type(exc).__name__})"
+            turn.post(ToolDone(call.call_id, False, why, decision="accept"))
+            call.respond(ToolResult.error(why))
+            raise
         summary = answer.text.strip().partition("\n")[0]
         names = (*outcome.created, *outcome.changed, *outcome.deleted)
         turn.post(ToolDone(call.call_id, answer.ok, summary, names, decision="accept"))
