@@ -99,6 +99,21 @@ def test_the_running_cell_is_marked(shell: InteractiveShell, watcher: CellWatche
     assert not watcher.running
 
 
+def test_a_cell_that_runs_cells_is_still_the_running_one_after_them(
+    shell: InteractiveShell, watcher: CellWatcher
+) -> None:
+    shell.user_ns["watcher"] = watcher
+    outer = shell.execution_count
+    run(
+        shell,
+        "get_ipython().run_cell('x = 1')\n"
+        "get_ipython().run_cell('')\n"  # an empty cell: post_run_cell without pre_run_cell
+        "seen = watcher.running_count()",
+    )
+    assert shell.user_ns["seen"] == outer
+    assert not watcher.running
+
+
 def test_cells_before_any_cell_says_so(shell: InteractiveShell) -> None:
     assert cells_answer(shell).text == "No cells have run in this kernel yet."
 
