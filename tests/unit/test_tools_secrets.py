@@ -69,6 +69,7 @@ def scrub() -> Scrubber:
         "passwd",
         "db_pass",
         "db_pwd",
+        "pw",  # pw = getpass.getpass()
         "credentials",
         "aws_creds",
         "auth",

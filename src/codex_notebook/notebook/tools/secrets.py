@@ -93,8 +93,10 @@ CREDENTIAL_WORDS: Final = frozenset(
 )
 _CREDENTIAL_SUFFIXES: Final = ("password", "passwd", "secret", "token", "apikey", "credential")
 #: Words that mark a credential only as the last word of a name (``db_pass``, not ``pass_rate``).
-#: The shell's ``PWD`` is a directory: a lone ``pwd`` is not a credential, ``db_pwd`` is.
+#: The shell's ``PWD`` is a directory: a lone ``pwd`` is not a credential, ``db_pwd`` is; a
+#: lone ``pw`` is (``pw = getpass()``).
 _CREDENTIAL_LAST_WORDS: Final = frozenset({"pass", "pw", "pwd"})
+_CREDENTIAL_ALONE: Final = frozenset({"pw"})
 #: A last word that makes a name an exception class, not a credential: ``KeyError``,
 #: ``TokenExpiredException`` (everything else stays hidden: a wrong guess only hides a value).
 _NOT_A_VALUE_WORDS: Final = frozenset({"error", "errors", "exception", "warning"})
@@ -154,6 +156,8 @@ def is_credential_name(name: str) -> bool:
             return True
         if len(word) > 6 and word.endswith(_CREDENTIAL_SUFFIXES):
             return True
+    if len(words) == 1:
+        return words[0] in _CREDENTIAL_ALONE
     return len(words) > 1 and words[-1] in _CREDENTIAL_LAST_WORDS
 
 
