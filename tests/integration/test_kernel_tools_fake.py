@@ -77,6 +77,18 @@ def test_variables_answers_from_the_namespace_without_secrets(session: NotebookS
     assert "sk-live" not in text
 
 
+def test_a_read_that_fails_answers_an_error_without_the_secrets_in_its_message(
+    session: NotebookSession, shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(shell: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"could not read {shell.user_ns['api_key']}")
+
+    monkeypatch.setattr(calls, "variables", failing)
+    _, text = run(session, "DYNTOOL:notebook.variables")
+    assert text.startswith("tool:notebook.variables:failed:ERROR:")
+    assert "RuntimeError: could not read" in text and "sk-live" not in text
+
+
 def test_inspect_describes_one_name(session: NotebookSession) -> None:
     _, text = run(session, 'DYNTOOL:notebook.inspect ARGS:{"name":"sales"}')
     assert text.startswith("tool:notebook.inspect:ok:")

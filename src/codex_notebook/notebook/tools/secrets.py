@@ -166,11 +166,24 @@ def hides_value(name: str, value: object) -> bool:
 
     Code (functions, classes, modules) keeps its value: ``get_token`` is not a credential.
     """
-    if isinstance(value, (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType)):
-        return False
-    if isinstance(value, (types.MethodType, staticmethod, classmethod, property)):
-        return False
+    try:
+        if isinstance(value, _CODE_TYPES):
+            return False
+    except Exception:  # a proxy whose __class__ raises: the name decides
+        pass
     return is_credential_name(name)
+
+
+_CODE_TYPES: Final = (
+    types.ModuleType,
+    type,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    staticmethod,
+    classmethod,
+    property,
+)
 
 
 # --- key-looking strings -------------------------------------------------------------------
