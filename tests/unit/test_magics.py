@@ -153,6 +153,35 @@ def test_an_unknown_dollar_name_is_named_as_written(
     assert "Write $$ for a literal $" in err
 
 
+class SlowToStop:
+    """A turn whose wait is interrupted, and which then does not stop in time (a server
+    still starting)."""
+
+    def __init__(self) -> None:
+        self.waits = 0
+        self.interrupted = False
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits += 1
+        if self.waits == 1:
+            raise KeyboardInterrupt
+        return False
+
+    def interrupt(self) -> None:
+        self.interrupted = True
+
+
+def test_an_interrupted_wait_cell_does_not_claim_a_stop_that_has_not_happened(
+    shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    turn = SlowToStop()
+    monkeypatch.setattr(session(), "submit", lambda *args, **kwargs: turn)
+    shell.run_cell_magic("codex", "--wait", "say hi")
+    out = capsys.readouterr().out
+    assert turn.interrupted
+    assert "was stopped" not in out and "stopping" in out
+
+
 def test_cells_are_numbered_as_the_notebook_shows_them(
     shell: InteractiveShell, submitted: Submitted
 ) -> None:

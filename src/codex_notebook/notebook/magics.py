@@ -104,8 +104,13 @@ class CodexMagics(Magics):
                 turn.wait()
             except KeyboardInterrupt:  # a kernel interrupt stops this turn
                 turn.interrupt()
-                turn.wait(STOP_WAIT_S)
-                print("Interrupted: the turn was stopped.")
+                if turn.wait(STOP_WAIT_S):
+                    print("Interrupted: the turn was stopped.")
+                else:  # e.g. its server is still starting: it stops as soon as it can
+                    print(
+                        f"Interrupted: the turn is still stopping after {STOP_WAIT_S:g} s; "
+                        "its widget shows when it has."
+                    )
         return None
 
     # -- the cell magic ---------------------------------------------------------------
