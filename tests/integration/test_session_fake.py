@@ -466,3 +466,20 @@ def test_finished_turns_let_go_of_their_widget_and_events(session: NotebookSessi
     assert len(open_comms) == comms_before  # the widgets and their Layout children too
     assert _live(Notification) < 300  # not 12 × 300 deltas: only what a live turn would hold
     assert all(turn.text.startswith("d0 ") for turn in turns)
+
+
+def test_a_turn_whose_final_rendering_fails_still_closes_its_widget(
+    session: NotebookSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ipywidgets.widgets.widget import _instances as open_comms
+
+    from codex_notebook.notebook.widget import TurnView
+
+    def broken(self: TurnView, header: Any) -> dict[str, str]:
+        raise ValueError("a renderer bug")
+
+    monkeypatch.setattr(TurnView, "static_bundle", broken)
+    comms_before = len(open_comms)
+    turn = start(session, "DELTAS:3")
+    assert turn.wait(10)
+    assert len(open_comms) == comms_before  # the widget and its Layout were closed anyway
