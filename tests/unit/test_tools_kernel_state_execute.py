@@ -280,6 +280,12 @@ def test_run_code_scrubs_secrets_it_prints(shell: InteractiveShell) -> None:
     assert "opensesame-42" not in outcome.stdout and OPENAI[:10] not in outcome.stdout
 
 
+def test_run_code_scrubs_a_secret_it_printed_then_deleted(shell: InteractiveShell) -> None:
+    run(shell, "db_password = 'opensesame-42'")
+    outcome = run_code(shell, "print(db_password)\ndel db_password")
+    assert "opensesame-42" not in outcome.stdout
+
+
 def test_run_code_scrubs_a_value_read_out_of_a_credential_named_dict(
     shell: InteractiveShell,
 ) -> None:
