@@ -40,6 +40,7 @@ def session() -> NotebookSession:
         ("--approval always", "--approval='always' is not an approval setting"),
         ("--sandbox danger-full-access", "codex's own word; here it is 'full-access'"),
         ("--timeout -1", "--timeout must be a positive number"),
+        ("--timeout nan", "--timeout must be a positive number"),
         ("--timeout soon", "invalid float value"),
         ("-o 1abc", "-o needs a Python variable name"),
         ("--cwd /no/such/dir", "is not an existing directory"),
@@ -79,6 +80,23 @@ def test_unknown_subcommand_lists_the_valid_ones(shell: InteractiveShell) -> Non
 def test_config_rejects_unknown_keys(shell: InteractiveShell) -> None:
     with pytest.raises(UsageError, match="expected key=value"):
         shell.run_line_magic("codex", "config colour=blue")
+
+
+@pytest.mark.parametrize(
+    ("word", "problem"),
+    [
+        ("timeout=-5", "positive number of seconds"),
+        ("timeout=0", "positive number of seconds"),
+        ("timeout=nan", "positive number of seconds"),
+        ("thread=", "needs a thread name"),
+    ],
+)
+def test_config_rejects_what_the_cell_options_reject(
+    shell: InteractiveShell, word: str, problem: str
+) -> None:
+    with pytest.raises(UsageError, match=problem):
+        shell.run_line_magic("codex", f"config {word}")
+    assert session().defaults.timeout is None and session().defaults.thread == "main"
 
 
 def test_config_sets_defaults_for_later_cells(shell: InteractiveShell) -> None:

@@ -128,7 +128,7 @@ class CodexMagics(Magics):
             raise UsageError(str(exc)) from None
         if args.tools is not None and args.tools not in TOOL_LEVELS:
             raise UsageError(f"--tools {args.tools!r}: use all, read (no code runs) or none")
-        if args.timeout is not None and args.timeout <= 0:
+        if args.timeout is not None and not args.timeout > 0:  # nan too
             raise UsageError(f"--timeout must be a positive number of seconds, not {args.timeout}")
         if args.output is not None and not args.output.isidentifier():
             raise UsageError(f"-o needs a Python variable name, not {args.output!r}")
@@ -353,9 +353,14 @@ class CodexMagics(Magics):
             raise UsageError(f"%codex config: {exc}") from None
         if key == "timeout":
             try:
-                return float(value)
+                seconds = float(value)
             except ValueError:
-                raise UsageError("timeout must be a number of seconds") from None
+                seconds = float("nan")
+            if not seconds > 0:  # what --timeout refuses, refused here too
+                raise UsageError(f"timeout must be a positive number of seconds, not {value!r}")
+            return seconds
+        if key == "thread" and not value.strip():
+            raise UsageError("%codex config: thread needs a thread name")
         if key == "cwd":
             path = Path(value).expanduser().resolve()
             if not path.is_dir():
