@@ -238,3 +238,38 @@ def test_thread_map_survives_a_new_session(tmp_path: Path) -> None:
     ThreadMap(tmp_path / "threads.json").set(scope, "main", "thread-1")
     assert ThreadMap(tmp_path / "threads.json").get(scope, "main") == "thread-1"
     assert ThreadMap(tmp_path / "threads.json").get(Scope("demo:x", "other.ipynb"), "main") is None
+
+
+def test_two_kernels_writing_the_thread_map_at_once_keep_both_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from codex_notebook.notebook.threads import Scope, ThreadMap
+
+    path = tmp_path / "threads.json"
+    first, second = ThreadMap(path), ThreadMap(path)  # two kernels, two notebooks, one folder
+    first.names(Scope("demo:x", "a.ipynb"))  # cached: the next read is the write's own
+    read, wrote = threading.Event(), threading.Event()
+    load = first._load
+
+    def slow_load() -> dict[str, dict[str, str]]:
+        data = load()
+        read.set()
+        wrote.wait(0.5)  # the other kernel writes now, unless it has to wait for us
+        return data
+
+    monkeypatch.setattr(first, "_load", slow_load)
+    writer = threading.Thread(target=first.set, args=(Scope("demo:x", "a.ipynb"), "main", "t-a"))
+    writer.start()
+    assert read.wait(5)
+    other = threading.Thread(target=second.set, args=(Scope("demo:x", "b.ipynb"), "main", "t-b"))
+    other.start()
+    other.join(0.2)
+    if not other.is_alive():
+        wrote.set()
+    writer.join(5)
+    other.join(5)
+    fresh = ThreadMap(path)
+    assert fresh.get(Scope("demo:x", "a.ipynb"), "main") == "t-a"
+    assert fresh.get(Scope("demo:x", "b.ipynb"), "main") == "t-b"
