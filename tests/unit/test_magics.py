@@ -162,6 +162,15 @@ def test_a_prompt_that_does_not_interpolate_names_the_expression_that_failed(
     assert "len(rows)" not in err
 
 
+def test_a_dollar_amount_in_a_prompt_is_left_alone(
+    shell: InteractiveShell, submitted: Submitted, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.user_ns["n"] = 3
+    shell.run_cell_magic("codex", "", "Which {n} products cost more than $100 or $5.99?")
+    assert submitted.calls[0][0] == "Which 3 products cost more than $100 or $5.99?"
+    assert capsys.readouterr().err == ""
+
+
 def test_an_unknown_dollar_name_is_named_as_written(
     shell: InteractiveShell, submitted: Submitted, capsys: pytest.CaptureFixture[str]
 ) -> None:

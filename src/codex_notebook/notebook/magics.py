@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import html
+import re
 import shlex
 import sys
 from collections.abc import Sequence
@@ -422,6 +423,15 @@ class CodexMagics(Magics):
         print(self.session.log_text())
 
 
+class _PromptFormatter(DollarFormatter):
+    """IPython's ``$name`` / ``{expr}`` formatter, except that ``$`` takes only a name: a
+    price (``$5.99``) stays as written instead of losing its ``$``."""
+
+    _dollar_pattern_ignore_single_quote = re.compile(
+        r"(.*?)\$(\$?[A-Za-z_][\w\.]*)(?=([^']*'[^']*')*[^']*$)"
+    )
+
+
 def _expand(cell: str, namespace: dict[str, Any]) -> tuple[str, tuple[str, str] | None]:
     """``cell`` with its ``$name`` and ``{expr}`` fields filled in, as IPython's
     ``DollarFormatter`` does; or, at the first field that fails, ``(field, why)``.
@@ -429,7 +439,7 @@ def _expand(cell: str, namespace: dict[str, Any]) -> tuple[str, tuple[str, str] 
     Field by field, so the field named is the one that failed, and each ``{expr}``
     is evaluated at most once (a failure leaves the later ones alone).
     """
-    formatter = DollarFormatter()
+    formatter = _PromptFormatter()
     parts: list[str] = []
     try:
         fields = list(formatter.parse(cell))
