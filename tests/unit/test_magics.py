@@ -171,6 +171,44 @@ def test_a_dollar_amount_in_a_prompt_is_left_alone(
     assert capsys.readouterr().err == ""
 
 
+def test_lines_before_a_dollar_name_are_kept(shell: InteractiveShell, submitted: Submitted) -> None:
+    shell.user_ns["name"] = "sales"
+    shell.run_cell_magic("codex", "", "Context: a quarterly report.\nThe table $name is big.")
+    assert submitted.calls[0][0] == "Context: a quarterly report.\nThe table sales is big."
+
+
+@pytest.mark.parametrize(
+    ("prompt", "sent"),
+    [
+        ("Summarize $name.", "Summarize sales."),
+        ("What is $name's size?", "What is sales's size?"),
+        ("Costs $$name, not $name", "Costs $name, not sales"),
+    ],
+)
+def test_a_dollar_name_ends_where_the_name_ends(
+    shell: InteractiveShell, submitted: Submitted, prompt: str, sent: str
+) -> None:
+    shell.user_ns["name"] = "sales"
+    shell.run_cell_magic("codex", "", prompt)
+    assert submitted.calls[0][0] == sent
+
+
+@pytest.mark.timeout(30)  # quadratic (IPython's $-pattern) would take hours here
+@pytest.mark.parametrize(
+    "line",
+    [
+        "x" * 1_000_000,  # a pasted one-line JSON blob: no $ at all
+        " ".join(f"$v{i}$" for i in range(20_000)) + " — what's the sum?",
+    ],
+)
+def test_a_megabyte_long_prompt_line_interpolates_in_linear_time(
+    shell: InteractiveShell, submitted: Submitted, line: str
+) -> None:
+    shell.user_ns.update({f"v{i}": i for i in range(20_000)})
+    shell.run_cell_magic("codex", "", line)
+    assert len(submitted.calls) == 1
+
+
 def test_an_unknown_dollar_name_is_named_as_written(
     shell: InteractiveShell, submitted: Submitted, capsys: pytest.CaptureFixture[str]
 ) -> None:

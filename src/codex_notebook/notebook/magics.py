@@ -6,8 +6,9 @@ import builtins
 import html
 import re
 import shlex
+import string
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -423,13 +424,34 @@ class CodexMagics(Magics):
         print(self.session.log_text())
 
 
-class _PromptFormatter(DollarFormatter):
-    """IPython's ``$name`` / ``{expr}`` formatter, except that ``$`` takes only a name: a
-    price (``$5.99``) stays as written instead of losing its ``$``."""
+#: ``$name`` or ``$a.b`` (``$$name`` is a literal ``$name``).
+_DOLLAR = re.compile(r"\$(\$?)([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)")
 
-    _dollar_pattern_ignore_single_quote = re.compile(
-        r"(.*?)\$(\$?[A-Za-z_][\w\.]*)(?=([^']*'[^']*')*[^']*$)"
-    )
+
+class _PromptFormatter(DollarFormatter):
+    """``{expr}`` and ``$name`` fields, as IPython's ``DollarFormatter`` finds them, except:
+
+    - its ``$`` pattern drops the text before a ``$name`` on an earlier line (IPython 9.18:
+      ``"a\nb $x"`` becomes ``"b 1"``) and is quadratic on a long line (a 40 KB line without
+      ``$`` took 7 s): ours is one linear scan that keeps every character;
+    - ``$`` takes only a name (``$5.99`` stays a price) that ends where the name ends
+      (``$name.`` at the end of a sentence, ``$name's``);
+    - no shell quoting rule (IPython skips a ``$name`` followed by an odd number of ``'``:
+      any apostrophe in a prompt).
+    """
+
+    def parse(self, format_string: str) -> Iterator[tuple[str, str | None, str | None, str | None]]:
+        for literal, field, spec, conversion in string.Formatter.parse(self, format_string):
+            text, start = "", 0
+            for match in _DOLLAR.finditer(literal):
+                text += literal[start : match.start()]
+                start = match.end()
+                if match.group(1):  # $$name
+                    text += "$" + match.group(2)
+                else:
+                    yield text, match.group(2), "", None
+                    text = ""
+            yield text + literal[start:], field, spec, conversion
 
 
 def _expand(cell: str, namespace: dict[str, Any]) -> tuple[str, tuple[str, str] | None]:
@@ -445,13 +467,14 @@ def _expand(cell: str, namespace: dict[str, Any]) -> tuple[str, tuple[str, str] 
         fields = list(formatter.parse(cell))
     except ValueError as exc:  # unbalanced braces
         return cell, (cell.strip().splitlines()[0][:60], str(exc))
+    scope = dict(namespace)  # a copy: what an expression assigns stays out of the notebook
     for literal, name, spec, conversion in fields:
         parts.append(literal)
         if name is None:
             continue
         expr = f"{name}:{spec}" if spec else name  # IPython's rule: a spec is a slice
         try:
-            value = eval(expr, dict(namespace))
+            value = eval(expr, scope)
             parts.append(formatter.format_field(formatter.convert_field(value, conversion), ""))
         except Exception as exc:
             if isinstance(exc, SyntaxError) and spec:  # {d: 1}: code, its name says more
