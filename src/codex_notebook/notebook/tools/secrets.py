@@ -316,6 +316,8 @@ class Scrubber:
 
     #: Exact values shorter than this are not replaced (too many false hits on ordinary text).
     MIN_KNOWN_LENGTH: Final = 6
+    #: Values found inside containers stop being collected at this many known values.
+    MAX_KNOWN: Final = 2_000
 
     def __init__(self, known: Iterable[str] = (), *, environ: Mapping[str, str] | None = None):
         env = os.environ if environ is None else environ
@@ -342,12 +344,21 @@ class Scrubber:
         The strings (and UTF-8 bytes) a credential-named variable holds, itself or inside
         builtin containers (``credentials = {"github": "…"}``), and those under credential-named
         keys of dicts at any depth.  Only exact builtin types are walked (no user code runs),
-        at most :data:`_WALK_DEPTH` deep and :data:`_WALK_NODES` values per variable.  Call it
-        on the kernel's main thread (containers may change).
+        at most :data:`_WALK_DEPTH` deep and :data:`_WALK_NODES` values per variable, until
+        :data:`MAX_KNOWN` values are known (each one costs every scrub a little); the values
+        of credential-named string variables always.  Call it on the kernel's main thread
+        (containers may change).
         """
+        items = list(items)
         known: list[str] = []
         for name, value in items:
-            _collect(value, is_credential_name(name), known, [_WALK_NODES], _WALK_DEPTH)
+            if is_credential_name(name):
+                known.extend(_texts(value))
+        for name, value in items:
+            if len(known) >= cls.MAX_KNOWN:
+                break
+            if type(value) not in (str, bytes):
+                _collect(value, is_credential_name(name), known, [_WALK_NODES], _WALK_DEPTH)
         return cls(known, environ=environ)
 
     def __call__(self, text: str) -> str:
@@ -375,7 +386,7 @@ def _collect(value: object, secret: bool, known: list[str], left: list[int], dep
     left[0] -= 1
     kind = type(value)
     if kind is str or kind is bytes:
-        if secret:
+        if secret and len(known) < Scrubber.MAX_KNOWN:
             known.extend(_texts(value))
         return
     if depth <= 0:
