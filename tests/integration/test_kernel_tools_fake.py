@@ -14,6 +14,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from codex_notebook.notebook.kernel_tools import NotebookTools
 from codex_notebook.notebook.mainthread import MainThreadQueue
 from codex_notebook.notebook.session import NotebookSession, NotebookTurn
+from codex_notebook.notebook.tools import calls
 from codex_notebook.notebook.tools.kernel_state import CellWatcher
 from tests.fakes import fake_codex_bin
 from tests.notebook_helpers import WidgetRecorder, submit, wait_for
@@ -76,6 +77,18 @@ def test_variables_answers_from_the_namespace_without_secrets(session: NotebookS
     assert "sk-live" not in text
 
 
+def test_a_read_that_fails_answers_an_error_without_the_secrets_in_its_message(
+    session: NotebookSession, shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(shell: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"could not read {shell.user_ns['api_key']}")
+
+    monkeypatch.setattr(calls, "variables", failing)
+    _, text = run(session, "DYNTOOL:notebook.variables")
+    assert text.startswith("tool:notebook.variables:failed:ERROR:")
+    assert "RuntimeError: could not read" in text and "sk-live" not in text
+
+
 def test_inspect_describes_one_name(session: NotebookSession) -> None:
     _, text = run(session, 'DYNTOOL:notebook.inspect ARGS:{"name":"sales"}')
     assert text.startswith("tool:notebook.inspect:ok:")
@@ -114,6 +127,23 @@ def test_run_python_runs_only_after_the_person_accepts(
     markdown = turn.widget.bundle["text/markdown"]
     assert "changed: `doubled`" in markdown
     assert "Approved — it ran in the kernel" in markdown
+
+
+def test_approved_code_whose_run_is_interrupted_outside_the_code_still_answers_the_model(
+    session: NotebookSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(shell: Any, code: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt  # the kernel's Interrupt, landing before the code itself ran
+
+    monkeypatch.setattr(calls, "run_python", interrupted)
+    turn = submit(session, 'DYNTOOL:notebook.run_python ARGS:{"code":"ran=True"}')
+    assert turn.wait_for_approval(20) is not None
+    turn.decide("accept")  # queued: the job runs in this (main) thread's next wait
+    with pytest.raises(KeyboardInterrupt):
+        turn.wait(20)
+    text = turn.result(20).text
+    assert text.startswith("tool:notebook.run_python:failed:ERROR:")
+    assert "KeyboardInterrupt" in text
 
 
 def test_run_python_declined_never_runs_and_tells_the_model(

@@ -293,6 +293,35 @@ def test_restart_while_a_server_starts_fails_that_turn_cleanly(
     assert start(session, "DELTAS:1").result(10).status == "completed"
 
 
+def test_a_refused_backend_switch_leaves_the_session_and_its_turns_alone(
+    session: NotebookSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CODEX_APP_SERVER_URL", raising=False)
+    running = start(session, "HANG DELTAS:1")
+    wait_running(running)
+    with pytest.raises(ValueError, match="needs a server"):
+        session.restart(backend="remote")  # %codex backend remote, no server known
+    assert not session.closing
+    assert running.state == "running"
+    assert start(session, "DELTAS:1", thread="other").result(10).status == "completed"
+
+
+def test_a_restart_interrupted_while_it_waits_still_lets_the_next_cell_run(
+    session: NotebookSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wait_running(start(session, "HANG DELTAS:1"))
+
+    def interrupted(until: Callable[[], bool], timeout: float | None) -> bool:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(session, "_waiter", interrupted)  # Ctrl-C during %codex restart
+    with pytest.raises(KeyboardInterrupt):
+        session.restart()
+    monkeypatch.setattr(session, "_waiter", None)
+    assert not session.closing
+    assert start(session, "DELTAS:1").result(10).status == "completed"
+
+
 # --------------------------------------------------------------------------- names on disk
 
 
@@ -435,3 +464,20 @@ def test_finished_turns_let_go_of_their_widget_and_events(session: NotebookSessi
     assert len(open_comms) == comms_before  # the widgets and their Layout children too
     assert _live(Notification) < 300  # not 12 × 300 deltas: only what a live turn would hold
     assert all(turn.text.startswith("d0 ") for turn in turns)
+
+
+def test_a_turn_whose_final_rendering_fails_still_closes_its_widget(
+    session: NotebookSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ipywidgets.widgets.widget import _instances as open_comms
+
+    from codex_notebook.notebook.widget import TurnView
+
+    def broken(self: TurnView, header: Any) -> dict[str, str]:
+        raise ValueError("a renderer bug")
+
+    monkeypatch.setattr(TurnView, "static_bundle", broken)
+    comms_before = len(open_comms)
+    turn = start(session, "DELTAS:3")
+    assert turn.wait(10)
+    assert len(open_comms) == comms_before  # the widget and its Layout were closed anyway

@@ -194,3 +194,25 @@ def test_interrupting_a_job_on_the_idle_kernel_stops_the_job_not_the_kernel(
     text = eventually(bare, "print(res)", "'job'")
     assert "JobInterruptedError" in text
     assert run(bare, "print(started.is_set(), 2 + 2)").strip() == "True 4"
+
+
+def test_a_job_waits_for_a_cell_that_awaits_instead_of_running_inside_it(
+    bare: KernelHarness,
+) -> None:
+    # A cell with top-level await runs as a task on the kernel's loop: while it awaits, the
+    # loop runs callbacks — a job must not run inside the cell (run_python would change the
+    # namespace under it), only after it.
+    text = run(
+        bare,
+        "import asyncio\n"
+        "phase = 'inside the cell'\n"
+        "def worker():\n"
+        "    time.sleep(0.3)\n"
+        "    res['seen'] = q.call(lambda: phase, timeout=10)\n"
+        "threading.Thread(target=worker).start()\n"
+        "await asyncio.sleep(1.5)\n"
+        "phase = 'after the cell'\n"
+        "print(sorted(res))",
+    )
+    assert text.strip() == "[]"
+    eventually(bare, "print(res)", "'seen': 'after the cell'")

@@ -251,6 +251,26 @@ def test_a_len_that_raises_still_gives_a_row() -> None:
     assert row.name == "thing" and row.size is None
 
 
+class Proxy:
+    """Like flask's ``request`` outside a request: every attribute raises, ``__class__`` too
+    (so ``isinstance`` raises for any class it is not)."""
+
+    def __getattribute__(self, name: str) -> Any:
+        raise RuntimeError("Working outside of request context.")
+
+
+def test_a_proxy_whose_every_attribute_raises_still_gets_a_row_and_the_others_too() -> None:
+    text = list_variables([("request", Proxy()), ("n", 3)]).text
+    assert "- n (int): 3" in text
+    assert "- request (" in text and "Working outside of request context" in text
+
+
+def test_inspecting_a_proxy_whose_every_attribute_raises_reports_it() -> None:
+    text = describe("request", Proxy()).text
+    assert text.startswith("request: ")
+    assert "Working outside of request context" in text
+
+
 def test_a_summary_preview_is_one_short_line() -> None:
     row = summarize("s", "line one\nline two " * 1000)
     assert "\n" not in row.preview and len(row.preview) <= MAX_SUMMARY_CHARS

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
+from codex_notebook.notebook.tools.calls import scrubber_for
 from codex_notebook.notebook.tools.execute import run_code
 from codex_notebook.notebook.tools.kernel_state import (
     CellWatcher,
@@ -95,6 +96,21 @@ def test_the_running_cell_is_marked(shell: InteractiveShell, watcher: CellWatche
     shell.user_ns["probe"] = lambda: cells_answer(shell, watcher=watcher).text
     run(shell, "seen = probe()")
     assert "In [2] (running now):\nseen = probe()" in shell.user_ns["seen"]
+    assert not watcher.running
+
+
+def test_a_cell_that_runs_cells_is_still_the_running_one_after_them(
+    shell: InteractiveShell, watcher: CellWatcher
+) -> None:
+    shell.user_ns["watcher"] = watcher
+    outer = shell.execution_count
+    run(
+        shell,
+        "get_ipython().run_cell('x = 1')\n"
+        "get_ipython().run_cell('')\n"  # an empty cell: post_run_cell without pre_run_cell
+        "seen = watcher.running_count()",
+    )
+    assert shell.user_ns["seen"] == outer
     assert not watcher.running
 
 
@@ -262,6 +278,27 @@ def test_run_code_scrubs_secrets_it_prints(shell: InteractiveShell) -> None:
         shell, f"db_password = 'opensesame-42'\nprint('pw is', db_password, '{OPENAI}')"
     )
     assert "opensesame-42" not in outcome.stdout and OPENAI[:10] not in outcome.stdout
+
+
+def test_run_code_scrubs_a_secret_it_printed_then_deleted(shell: InteractiveShell) -> None:
+    run(shell, "db_password = 'opensesame-42'")
+    outcome = run_code(shell, "print(db_password)\ndel db_password")
+    assert "opensesame-42" not in outcome.stdout
+
+
+def test_run_code_scrubs_a_value_read_out_of_a_credential_named_dict(
+    shell: InteractiveShell,
+) -> None:
+    run(shell, "credentials = {'github': 'plain-looking-value-42'}")
+    outcome = run_code(shell, "print(credentials['github'])\ncredentials['github']")
+    assert "plain-looking-value-42" not in outcome.answer().text
+
+
+def test_cells_scrub_a_value_defined_in_a_credential_named_dict(shell: InteractiveShell) -> None:
+    run(shell, "credentials = {'github': 'plain-looking-value-42'}")
+    run(shell, "x = credentials['github']\nx")
+    text = cells_answer(shell, scrubber=scrubber_for(shell)).text
+    assert "plain-looking-value-42" not in text
 
 
 def test_figures_opened_by_agent_code_are_described_and_closed(shell: InteractiveShell) -> None:

@@ -69,6 +69,7 @@ def scrub() -> Scrubber:
         "passwd",
         "db_pass",
         "db_pwd",
+        "pw",  # pw = getpass.getpass()
         "credentials",
         "aws_creds",
         "auth",
@@ -252,6 +253,33 @@ def test_values_of_credential_variables_are_scrubbed_wherever_they_appear() -> N
 def test_credential_entries_of_a_dict_are_known_values() -> None:
     scrub = Scrubber.for_namespace([("config", {"db_password": "opensesame42"})], environ={})
     assert "opensesame42" not in scrub("connecting with opensesame42")
+
+
+def test_strings_held_in_a_credential_named_container_are_known_values() -> None:
+    held = {"github": "plain-looking-value-42", "aws": ["another-plain-value-7"]}
+    scrub = Scrubber.for_namespace([("credentials", held)], environ={})
+    text = scrub("copied: plain-looking-value-42 and another-plain-value-7")
+    assert "plain-looking-value-42" not in text and "another-plain-value-7" not in text
+
+
+def test_credential_entries_of_nested_dicts_are_known_values() -> None:
+    scrub = Scrubber.for_namespace([("config", {"db": {"password": "opensesame42"}})], environ={})
+    assert "opensesame42" not in scrub("connecting with opensesame42")
+
+
+def test_known_values_of_a_huge_container_cost_a_bounded_walk() -> None:
+    held = {"tokens": [f"value-number-{i:07d}" for i in range(1_000_000)]}
+    scrub = Scrubber.for_namespace([("secrets", held)], environ={})
+    assert scrub.known_count <= 1_000
+    assert scrub("value-number-0000001") == "[REDACTED]"
+
+
+def test_known_values_of_many_huge_containers_stay_few() -> None:
+    # every known value costs each scrub a little: thousands would make answers slow
+    held = [(f"secrets_{n}", [f"key-{n}-{i:05d}" for i in range(5_000)]) for n in range(50)]
+    scrub = Scrubber.for_namespace([("db_password", "opensesame42"), *held], environ={})
+    assert scrub.known_count <= 2_000
+    assert "opensesame42" not in scrub("with opensesame42")  # direct ones always
 
 
 def test_environment_credentials_are_known_values() -> None:

@@ -174,17 +174,19 @@ class _Driver:
             turn.finished(result, error, phase if phase in TERMINAL else "error")
             view = turn.view
             if view is not None:
-                view.apply(turn.take_events())
-                failure = _explain(error) if error is not None and phase == "error" else None
-                view.finish(failure, notice=note)
-                header = turn.header()
-                view.flush(header)
-                bundle = view.static_bundle(header)
                 try:
-                    turn.publish(bundle, session.current_cell())
-                except Exception:
-                    log.exception("codex_notebook: could not publish the final rendering")
-                view.close()
+                    view.apply(turn.take_events())
+                    failure = _explain(error) if error is not None and phase == "error" else None
+                    view.finish(failure, notice=note)
+                    header = turn.header()
+                    view.flush(header)
+                    bundle = view.static_bundle(header)
+                    try:
+                        turn.publish(bundle, session.current_cell())
+                    except Exception:
+                        log.exception("codex_notebook: could not publish the final rendering")
+                finally:
+                    view.close()  # whatever failed: no widget outlives its turn
         except Exception:
             log.exception("codex_notebook: finishing turn [%s] failed", turn.number)
         finally:

@@ -33,7 +33,7 @@ from .mainthread import (
     MainThreadTimeoutError,
 )
 from .tools import calls
-from .tools.answer import Answer
+from .tools.answer import Answer, finish
 from .tools.describe import DEFAULT_VARIABLES
 from .tools.kernel_state import DEFAULT_CELLS, CellWatcher
 from .transcript import ApprovalDecided, CellProposed, ToolAsked, ToolDone
@@ -181,7 +181,7 @@ class NotebookTools:
             return refusal
         try:
             answer = self._queue.call(
-                lambda: read(call), timeout=KERNEL_WAIT_S, run_timeout=READ_RUN_S
+                lambda: self._guarded(call, read), timeout=KERNEL_WAIT_S, run_timeout=READ_RUN_S
             )
         except KernelBusyError:
             return ToolResult.error(
@@ -191,6 +191,15 @@ class NotebookTools:
         except (MainThreadTimeoutError, JobInterruptedError, JobCancelledError) as exc:
             return ToolResult.error(str(exc))
         return _result(answer)
+
+    def _guarded(self, call: ToolCall, read: Callable[[ToolCall], Answer]) -> Answer:
+        """Main thread: ``read``, or an error whose message is scrubbed like every answer
+        (an exception's text can carry the user's data)."""
+        try:
+            return read(call)
+        except Exception as exc:
+            text = f"{call.tool} failed: {type(exc).__name__}: {exc}"
+            return Answer.error(finish(text, 1_000, scrub=calls.scrubber_for(self._shell)))
 
     def _variables(self, call: ToolCall) -> Answer:
         args = call.arguments
@@ -256,11 +265,22 @@ class NotebookTools:
         turn.track(future)  # cancelled if the turn ends before the kernel gets to it
 
     def _run(self, turn: NotebookTurn, call: ToolCall, code: str) -> None:
-        """Main thread: the approved code, in the user's namespace (never inside their cell)."""
+        """Main thread: the approved code, in the user's namespace (never inside their cell).
+
+        The call is answered whatever happens: a ``run_python`` call has no timeout, so a
+        run stopped outside the code itself (an interrupt landing around it) would otherwise
+        hold the turn until someone pressed Stop.
+        """
         if call.settled:  # the turn ended while the job waited: nothing runs late
             return
-        outcome = calls.run_python(self._shell, code)
-        answer = outcome.answer()
+        try:
+            outcome = calls.run_python(self._shell, code)
+            answer = outcome.answer()
+        except BaseException as exc:
+            why = f"the run was stopped in the kernel ({type(exc).__name__})"
+            turn.post(ToolDone(call.call_id, False, why, decision="accept"))
+            call.respond(ToolResult.error(why))
+            raise
         summary = answer.text.strip().partition("\n")[0]
         names = (*outcome.created, *outcome.changed, *outcome.deleted)
         turn.post(ToolDone(call.call_id, answer.ok, summary, names, decision="accept"))

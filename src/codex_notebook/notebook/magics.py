@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import builtins
 import html
+import re
 import shlex
 import string
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +106,13 @@ class CodexMagics(Magics):
                 turn.wait()
             except KeyboardInterrupt:  # a kernel interrupt stops this turn
                 turn.interrupt()
-                turn.wait(STOP_WAIT_S)
-                print("Interrupted: the turn was stopped.")
+                if turn.wait(STOP_WAIT_S):
+                    print("Interrupted: the turn was stopped.")
+                else:  # e.g. its server is still starting: it stops as soon as it can
+                    print(
+                        f"Interrupted: the turn is still stopping after {STOP_WAIT_S:g} s; "
+                        "its widget shows when it has."
+                    )
         return None
 
     # -- the cell magic ---------------------------------------------------------------
@@ -123,7 +130,7 @@ class CodexMagics(Magics):
             raise UsageError(str(exc)) from None
         if args.tools is not None and args.tools not in TOOL_LEVELS:
             raise UsageError(f"--tools {args.tools!r}: use all, read (no code runs) or none")
-        if args.timeout is not None and args.timeout <= 0:
+        if args.timeout is not None and not args.timeout > 0:  # nan too
             raise UsageError(f"--timeout must be a positive number of seconds, not {args.timeout}")
         if args.output is not None and not args.output.isidentifier():
             raise UsageError(f"-o needs a Python variable name, not {args.output!r}")
@@ -187,18 +194,17 @@ class CodexMagics(Magics):
         As in IPython, if any expression fails nothing is substituted (code in
         prompts often contains braces) — but the cell says which one and why.
         """
-        formatter = DollarFormatter()
-        try:
-            formatted: str = formatter.vformat(cell, (), self.ip.user_ns)
-        except Exception:
-            failed = _first_failure(formatter, cell, self.ip.user_ns)
-            if failed is not None:
-                expr, why = failed
-                print(
-                    f"codex: {{{expr}}} was not filled in ({why}), so the prompt was sent as "
-                    "written. Write {{ and }} for literal braces.",
-                    file=sys.stderr,
-                )
+        formatted, failed = _expand(cell, self.ip.user_ns)
+        if failed is not None:
+            expr, why = failed
+            field, escape = f"{{{expr}}}", "{{ and }} for literal braces"
+            if f"${expr}" in cell and field not in cell:  # it was written $name
+                field, escape = f"${expr}", "$$ for a literal $"
+            print(
+                f"codex: {field} was not filled in ({why}), so the prompt was sent as "
+                f"written. Write {escape}.",
+                file=sys.stderr,
+            )
             return cell
         return formatted
 
@@ -349,9 +355,14 @@ class CodexMagics(Magics):
             raise UsageError(f"%codex config: {exc}") from None
         if key == "timeout":
             try:
-                return float(value)
+                seconds = float(value)
             except ValueError:
-                raise UsageError("timeout must be a number of seconds") from None
+                seconds = float("nan")
+            if not seconds > 0:  # what --timeout refuses, refused here too
+                raise UsageError(f"timeout must be a positive number of seconds, not {value!r}")
+            return seconds
+        if key == "thread" and not value.strip():
+            raise UsageError("%codex config: thread needs a thread name")
         if key == "cwd":
             path = Path(value).expanduser().resolve()
             if not path.is_dir():
@@ -413,23 +424,76 @@ class CodexMagics(Magics):
         print(self.session.log_text())
 
 
-def _first_failure(
-    formatter: string.Formatter, cell: str, namespace: dict[str, Any]
-) -> tuple[str, str] | None:
-    """The first ``{expr}`` of ``cell`` that does not evaluate, and why."""
+#: ``$name`` or ``$a.b`` (``$$name`` is a literal ``$name``).
+_DOLLAR = re.compile(r"\$(\$?)([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)")
+
+
+class _PromptFormatter(DollarFormatter):
+    """``{expr}`` and ``$name`` fields, as IPython's ``DollarFormatter`` finds them, except:
+
+    - its ``$`` pattern drops the text before a ``$name`` on an earlier line (IPython 9.18:
+      ``"a\nb $x"`` becomes ``"b 1"``) and is quadratic on a long line (a 40 KB line without
+      ``$`` took 7 s): ours is one linear scan that keeps every character;
+    - ``$`` takes only a name (``$5.99`` stays a price) that ends where the name ends
+      (``$name.`` at the end of a sentence, ``$name's``);
+    - no shell quoting rule (IPython skips a ``$name`` followed by an odd number of ``'``:
+      any apostrophe in a prompt).
+    """
+
+    def parse(self, format_string: str) -> Iterator[tuple[str, str | None, str | None, str | None]]:
+        for literal, field, spec, conversion in string.Formatter.parse(self, format_string):
+            text, start = "", 0
+            for match in _DOLLAR.finditer(literal):
+                text += literal[start : match.start()]
+                start = match.end()
+                if match.group(1):  # $$name
+                    text += "$" + match.group(2)
+                else:
+                    yield text, match.group(2), "", None
+                    text = ""
+            yield text + literal[start:], field, spec, conversion
+
+
+def _expand(cell: str, namespace: dict[str, Any]) -> tuple[str, tuple[str, str] | None]:
+    """``cell`` with its ``$name`` and ``{expr}`` fields filled in, as IPython's
+    ``DollarFormatter`` does; or, at the first field that fails, ``(field, why)``.
+
+    Field by field, so the field named is the one that failed, and each ``{expr}``
+    is evaluated at most once (a failure leaves the later ones alone).
+    """
+    formatter = _PromptFormatter()
+    parts: list[str] = []
     try:
-        fields = [name for _, name, _, _ in formatter.parse(cell) if name]
+        fields = list(formatter.parse(cell))
     except ValueError as exc:  # unbalanced braces
-        return cell.strip().splitlines()[0][:60], str(exc)
-    for name in fields:
+        return cell, (cell.strip().splitlines()[0][:60], str(exc))
+    scope = dict(namespace)  # a copy: what an expression assigns stays out of the notebook
+    for literal, name, spec, conversion in fields:
+        parts.append(literal)
+        if name is None:
+            continue
+        expr = f"{name}:{spec}" if spec else name  # IPython's rule: a spec is a slice
         try:
-            formatter.get_field(name, (), namespace)
-        except KeyError as exc:
-            missing = exc.args[0] if exc.args else name
-            return name, f"name {missing!r} is not defined"
+            value = eval(expr, scope)
+            parts.append(formatter.format_field(formatter.convert_field(value, conversion), ""))
         except Exception as exc:
-            return name, f"{type(exc).__name__}: {exc}"
-    return None
+            if isinstance(exc, SyntaxError) and spec:  # {d: 1}: code, its name says more
+                return cell, (name, _why_not(name, namespace) or _why(exc))
+            return cell, (expr, _why(exc))
+    return "".join(parts), None
+
+
+def _why_not(name: str, namespace: dict[str, Any]) -> str | None:
+    """Why a bare name (no call: nothing runs) does not resolve; None if it does."""
+    if not name.isidentifier():
+        return None
+    return None if name in namespace or hasattr(builtins, name) else _why(NameError(name))
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, NameError):
+        return f"name {exc.name or exc.args[0]!r} is not defined"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _usage() -> str:

@@ -8,7 +8,10 @@ through one :class:`MainThreadQueue`, one at a time, in order:
 - **Idle kernel:** :meth:`MainThreadQueue.submit` schedules a callback on the kernel's event
   loop (``kernel.io_loop.add_callback``, thread-safe); it runs the next job within a few
   milliseconds.  While a job runs there, ``SIGINT`` raises ``KeyboardInterrupt`` (ipykernel
-  ignores ``SIGINT`` between cells), so the Interrupt button stops a runaway job.
+  ignores ``SIGINT`` between cells), so the Interrupt button stops a runaway job.  A cell with
+  top-level ``await`` runs as a task on that same loop, which runs callbacks while the cell
+  awaits: so the callback leaves the job queued while a cell runs (IPython's ``pre_run_cell``
+  … ``post_run_cell``), and the cell's end schedules it again — jobs run between cells.
 - **A cell is blocking in a wait** (``%%codex --wait``, ``%codex wait``, ``turn.result()``):
   :meth:`MainThreadQueue.blocking_wait` runs queued jobs itself, and also dispatches widget
   comm messages (button clicks) that arrive on the shell channel, so an approval asked in a
@@ -51,6 +54,7 @@ from concurrent.futures import TimeoutError as FuturesTimeoutError
 from typing import Any, Final, TypeVar
 
 from ..errors import CodexError, CodexTimeoutError
+from .tools.kernel_state import RunningCells
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -116,6 +120,11 @@ class MainThreadQueue:
     ) -> None:
         self._schedule = schedule
         self._kernel = kernel
+        self._shell = getattr(kernel, "shell", None)
+        self._cells: RunningCells[None] = RunningCells()  # main thread: the cells running now
+        if self._shell is not None:
+            self._shell.events.register("pre_run_cell", self._cell_started)
+            self._shell.events.register("post_run_cell", self._cell_ended)
         self._lock = threading.Lock()
         self._jobs: deque[tuple[Future[Any], Callable[[], Any]]] = deque()
         self._waiters = 0
@@ -218,6 +227,13 @@ class MainThreadQueue:
 
     def close(self) -> None:
         """Cancel every queued job and refuse new ones.  Idempotent."""
+        if self._shell is not None:
+            for event, hook in (
+                ("pre_run_cell", self._cell_started),
+                ("post_run_cell", self._cell_ended),
+            ):
+                with contextlib.suppress(ValueError):
+                    self._shell.events.unregister(event, hook)
         with self._lock:
             self._closed = True
             jobs = list(self._jobs)
@@ -283,9 +299,30 @@ class MainThreadQueue:
             future.set_result(result)
         return True
 
+    def _cell_started(self, info: Any) -> None:
+        self._cells.started(info, None)
+
+    def _cell_ended(self, result: Any) -> None:
+        """The hook at a cell's end: the jobs held while it ran are scheduled now."""
+        self._cells.ended(result)
+        if self._cells or self._schedule is None:
+            return
+        with self._lock:
+            self._prune()
+            held = len(self._jobs)
+        for _ in range(held):
+            try:
+                self._schedule(self._run_one_from_loop)
+            except Exception:  # the loop is closing
+                log.debug("could not schedule a main-thread job", exc_info=True)
+                return
+
     def _run_one_from_loop(self) -> None:
-        """The event-loop callback: run one job with Ctrl-C enabled.  Never raises: a
+        """The event-loop callback: run one job with Ctrl-C enabled — unless a cell is running
+        (it awaits, so the loop is free): the job waits for the cell's end.  Never raises: a
         ``KeyboardInterrupt`` escaping into the kernel's loop would stop the kernel."""
+        if self._cells:
+            return
         try:
             previous = _enable_sigint()
             try:

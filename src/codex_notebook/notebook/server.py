@@ -204,6 +204,14 @@ class ServerRuntime:
 
     # -- the main thread
 
+    def check(self, backend: str | None = None, *, remote: RemoteTarget | None = None) -> None:
+        """Raise the ``ValueError`` :meth:`restart` would raise for this choice, changing
+        nothing (so a refused switch stops no turn)."""
+        if backend is not None:
+            with self._lock:
+                target = remote or self._remote
+            choose_backend(backend, remote=target)
+
     def restart(self, backend: str | None = None, *, remote: RemoteTarget | None = None) -> None:
         """Stop (or disconnect from) the server; the next turn starts a fresh one — maybe of
         another backend, or on the remote server ``remote``."""

@@ -257,14 +257,17 @@ class NotebookSession:
     def restart(self, backend: str | None = None, *, remote: RemoteTarget | None = None) -> None:
         """Stop every turn and the server; the next cell starts afresh (maybe another backend,
         maybe on the remote server ``remote``)."""
+        self.server.check(backend, remote=remote)  # a refused switch stops nothing
         before = self.server.store
         live = self._stop_turns()
-        self.server.restart(backend, remote=remote)
-        if self.server.store != before:
-            self.registry.clear()
-        self.wait(live, STOP_GRACE_S)
-        with self._lock:
-            self._closing = False
+        try:
+            self.server.restart(backend, remote=remote)
+            if self.server.store != before:
+                self.registry.clear()
+            self.wait(live, STOP_GRACE_S)
+        finally:  # whatever happened (even Ctrl-C in the wait), the next cell may run
+            with self._lock:
+                self._closing = False
 
     def close(self) -> None:
         live = self._stop_turns()

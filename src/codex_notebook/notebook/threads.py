@@ -14,7 +14,8 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,9 @@ class Scope:
 
 class ThreadMap:
     """The file's one owner in this kernel: ``_lock`` guards the cache and serializes
-    every read-modify-write of the file.
+    every read-modify-write of the file; an advisory lock on ``threads.json.lock``
+    serializes them with the other kernels of the folder (POSIX; elsewhere a write
+    racing another kernel's can lose its name).
 
     A scope is read from disk once and then served from memory (binding a cell
     to a name must not wait for the disk); writes go to both.
@@ -86,20 +89,50 @@ class ThreadMap:
             _put(self._names(scope), name, thread_id)
             if not scope.notebook:
                 return True
-            data = self._load()
-            names = data.setdefault(scope.key, {})
-            _put(names, name, thread_id)
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".threads-")
-            try:
-                with os.fdopen(fd, "w") as out:
-                    json.dump(data, out, indent=2, sort_keys=True)
-                os.replace(tmp, self.path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            with _file_lock(self.path.with_name(self.path.name + ".lock")):
+                data = self._load()
+                names = data.setdefault(scope.key, {})
+                _put(names, name, thread_id)
+                fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".threads-")
+                try:
+                    with os.fdopen(fd, "w") as out:
+                        json.dump(data, out, indent=2, sort_keys=True)
+                    os.replace(tmp, self.path)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+                    raise
             return True
+
+
+#: How long a write waits for another kernel's (which takes milliseconds) before going ahead.
+LOCK_WAIT_S = 2.0
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` while another kernel's write waits; after
+    :data:`LOCK_WAIT_S` (a stuck holder) go ahead without it."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no cross-kernel lock
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.005)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _put(names: dict[str, str], name: str, thread_id: str | None) -> None:

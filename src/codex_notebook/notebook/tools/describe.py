@@ -311,9 +311,13 @@ def list_variables(
     for name, value in items:
         if pattern and not fnmatch.fnmatchcase(name, pattern):
             continue
-        if isinstance(value, types.ModuleType):
+        try:
+            module, code = isinstance(value, types.ModuleType), _imported_code(value)
+        except Exception:  # isinstance raises for a proxy whose __class__ raises
+            module = code = False
+        if module:
             continue
-        if _imported_code(value):
+        if code:
             imported.append(name)
             continue
         rows.append((name, value))
@@ -415,6 +419,10 @@ def describe(
         with time_limit(budget) as deadline, _quiet():
             out.deadline = deadline
             _describe_into(out, name, value, tname, image=image)
+    except Exception as exc:  # a proxy whose every attribute raises (flask's ``request``)
+        if not out.lines:
+            out.add(f"{name}: {tname}")
+        out.add(_failed(f"computing {out.section}", exc))
     except BudgetExceeded:
         out.add(
             f"[time budget of {budget:g} s ran out while computing {out.section}; "

@@ -279,8 +279,8 @@ def run_code(
     """Run ``code`` in ``shell.user_ns`` as the agent's ``run_python`` and report what happened.
 
     ``budget`` (seconds, None for none) stops code that runs too long (see :mod:`.budget`).
-    ``scrubber`` defaults to one built from the namespace after the run, so secrets the code
-    created are scrubbed too.  Never raises for anything the code does.
+    ``scrubber`` defaults to one built from the namespace before and after the run, so secrets
+    the code created, deleted or rebound are scrubbed too.  Never raises for anything the code does.
     """
     number = next(_run_numbers)
     filename = f"<run_python #{number}>"
@@ -340,6 +340,8 @@ def run_code(
         notes.append("[the code asked the kernel to exit; that was ignored]")
     pages = _take_new_payloads(shell, payloads_before)
     created, changed, deleted = _changes(before, dict(namespace))
+    if scrubber is None:  # secrets the code created, and those it deleted or rebound
+        scrubber = Scrubber.for_namespace([*before.items(), *namespace.items()])
     before.clear()
     display_texts, display_image = _reduce_displays(displays)
     display_texts = (*display_texts, *pages, *notes)

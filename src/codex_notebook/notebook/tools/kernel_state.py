@@ -29,7 +29,7 @@ import contextlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 from .answer import MAX_ANSWER_CHARS, Answer, finish
 from .budget import BudgetExceeded, time_limit
@@ -46,6 +46,7 @@ __all__ = [
     "CellWatcher",
     "ErrorRecord",
     "FormattedError",
+    "RunningCells",
     "cells_answer",
     "find_last_error",
     "format_error",
@@ -86,6 +87,45 @@ class _Running:
     count: int | None  # the number the notebook shows for it (None: not a numbered cell)
 
 
+E = TypeVar("E")
+
+
+class RunningCells(Generic[E]):
+    """The cells executing now, outermost first (``run_cell`` inside a cell nests), each with
+    an entry of the caller's.  Fed by IPython's ``pre_run_cell`` / ``post_run_cell`` hooks on
+    the kernel's main thread, and read there.
+
+    The hooks are not always paired: an empty cell gets ``post_run_cell`` only, and a
+    cancelled async cell's ``post_run_cell`` gets None.  So a cell is matched by its
+    ``ExecutionInfo`` (``post_run_cell``'s ``result.info`` is the object ``pre_run_cell``
+    got); an end nobody started is ignored, and an end without a result ends the innermost.
+    """
+
+    def __init__(self) -> None:
+        self._cells: list[tuple[object, E]] = []
+
+    def started(self, info: object, entry: E) -> None:
+        self._cells.append((info, entry))
+
+    def ended(self, result: object) -> None:
+        if result is None:
+            if self._cells:
+                self._cells.pop()
+            return
+        info = getattr(result, "info", None)
+        for index in range(len(self._cells) - 1, -1, -1):
+            if self._cells[index][0] is info:
+                del self._cells[index:]  # and any inner one whose end was lost
+                return
+
+    def outermost(self) -> E | None:
+        """The entry of the cell the notebook shows as running (None: no cell runs)."""
+        return self._cells[0][1] if self._cells else None
+
+    def __bool__(self) -> bool:
+        return bool(self._cells)
+
+
 class CellWatcher:
     """Knows which cell is running and which cell raised last (IPython event hooks).
 
@@ -96,7 +136,7 @@ class CellWatcher:
 
     def __init__(self, shell: Any) -> None:
         self.shell = shell
-        self._running: _Running | None = None
+        self._running: RunningCells[_Running] = RunningCells()
         self._error: ErrorRecord | None = None
         self._installed = False
 
@@ -120,7 +160,7 @@ class CellWatcher:
     @property
     def running(self) -> bool:
         """Is a cell executing right now (for example a ``%%codex --wait`` cell)?"""
-        return self._running is not None
+        return bool(self._running)
 
     def running_count(self) -> int | None:
         """The execution count of the cell running now, as the notebook shows it (None when
@@ -129,7 +169,7 @@ class CellWatcher:
         While a cell runs IPython's ``execution_count`` is already the next cell's
         number: the hook records the right one when the cell starts.
         """
-        running = self._running
+        running = self._running.outermost()
         return running.count if running is not None else None
 
     @property
@@ -140,12 +180,13 @@ class CellWatcher:
         try:
             stored = getattr(info, "store_history", True)
             count = self.shell.execution_count - 1 if stored else None
-            self._running = _Running(str(info.raw_cell), getattr(info, "cell_id", None), count)
+            running = _Running(str(info.raw_cell), getattr(info, "cell_id", None), count)
         except Exception:
-            self._running = None
+            running = _Running("", None, None)
+        self._running.started(info, running)
 
     def _post_run_cell(self, result: Any) -> None:
-        self._running = None
+        self._running.ended(result)
         try:
             error = result.error_in_exec or result.error_before_exec
             info = getattr(result, "info", None)

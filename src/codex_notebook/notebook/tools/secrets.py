@@ -38,6 +38,7 @@ Everything here is pure; a :class:`Scrubber` is immutable and safe to share betw
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import types
@@ -92,8 +93,10 @@ CREDENTIAL_WORDS: Final = frozenset(
 )
 _CREDENTIAL_SUFFIXES: Final = ("password", "passwd", "secret", "token", "apikey", "credential")
 #: Words that mark a credential only as the last word of a name (``db_pass``, not ``pass_rate``).
-#: The shell's ``PWD`` is a directory: a lone ``pwd`` is not a credential, ``db_pwd`` is.
+#: The shell's ``PWD`` is a directory: a lone ``pwd`` is not a credential, ``db_pwd`` is; a
+#: lone ``pw`` is (``pw = getpass()``).
 _CREDENTIAL_LAST_WORDS: Final = frozenset({"pass", "pw", "pwd"})
+_CREDENTIAL_ALONE: Final = frozenset({"pw"})
 #: A last word that makes a name an exception class, not a credential: ``KeyError``,
 #: ``TokenExpiredException`` (everything else stays hidden: a wrong guess only hides a value).
 _NOT_A_VALUE_WORDS: Final = frozenset({"error", "errors", "exception", "warning"})
@@ -153,6 +156,8 @@ def is_credential_name(name: str) -> bool:
             return True
         if len(word) > 6 and word.endswith(_CREDENTIAL_SUFFIXES):
             return True
+    if len(words) == 1:
+        return words[0] in _CREDENTIAL_ALONE
     return len(words) > 1 and words[-1] in _CREDENTIAL_LAST_WORDS
 
 
@@ -161,11 +166,24 @@ def hides_value(name: str, value: object) -> bool:
 
     Code (functions, classes, modules) keeps its value: ``get_token`` is not a credential.
     """
-    if isinstance(value, (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType)):
-        return False
-    if isinstance(value, (types.MethodType, staticmethod, classmethod, property)):
-        return False
+    try:
+        if isinstance(value, _CODE_TYPES):
+            return False
+    except Exception:  # a proxy whose __class__ raises: the name decides
+        pass
     return is_credential_name(name)
+
+
+_CODE_TYPES: Final = (
+    types.ModuleType,
+    type,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    staticmethod,
+    classmethod,
+    property,
+)
 
 
 # --- key-looking strings -------------------------------------------------------------------
@@ -298,6 +316,8 @@ class Scrubber:
 
     #: Exact values shorter than this are not replaced (too many false hits on ordinary text).
     MIN_KNOWN_LENGTH: Final = 6
+    #: Values found inside containers stop being collected at this many known values.
+    MAX_KNOWN: Final = 2_000
 
     def __init__(self, known: Iterable[str] = (), *, environ: Mapping[str, str] | None = None):
         env = os.environ if environ is None else environ
@@ -321,17 +341,24 @@ class Scrubber:
     ) -> Scrubber:
         """A scrubber that also knows the secret values held in a namespace snapshot.
 
-        Reads only ``str``/``bytes`` values (no user code runs), and dict entries of top-level
-        dicts with at most 1,000 keys.  Call it on the kernel's main thread (dicts may change).
+        The strings (and UTF-8 bytes) a credential-named variable holds, itself or inside
+        builtin containers (``credentials = {"github": "…"}``), and those under credential-named
+        keys of dicts at any depth.  Only exact builtin types are walked (no user code runs),
+        at most :data:`_WALK_DEPTH` deep and :data:`_WALK_NODES` values per variable, until
+        :data:`MAX_KNOWN` values are known (each one costs every scrub a little); the values
+        of credential-named string variables always.  Call it on the kernel's main thread
+        (containers may change).
         """
+        items = list(items)
         known: list[str] = []
         for name, value in items:
             if is_credential_name(name):
                 known.extend(_texts(value))
-            elif type(value) is dict and len(value) <= 1000:
-                for key, inner in list(value.items()):
-                    if isinstance(key, str) and is_credential_name(key):
-                        known.extend(_texts(inner))
+        for name, value in items:
+            if len(known) >= cls.MAX_KNOWN:
+                break
+            if type(value) not in (str, bytes):
+                _collect(value, is_credential_name(name), known, [_WALK_NODES], _WALK_DEPTH)
         return cls(known, environ=environ)
 
     def __call__(self, text: str) -> str:
@@ -343,6 +370,34 @@ class Scrubber:
         for _name, pattern, replace in _PATTERNS:
             text = pattern.sub(replace, text)
         return text
+
+
+#: How deep, and how many values per variable, :meth:`Scrubber.for_namespace` looks.
+_WALK_DEPTH: Final = 4
+_WALK_NODES: Final = 1_000
+_SEQUENCES: Final = (list, tuple, set, frozenset)
+
+
+def _collect(value: object, secret: bool, known: list[str], left: list[int], depth: int) -> None:
+    """Add to ``known`` the strings ``value`` holds in a secret place (``secret``: the value
+    itself is under a credential name).  ``left[0]`` counts down the values looked at."""
+    if left[0] <= 0:
+        return
+    left[0] -= 1
+    kind = type(value)
+    if kind is str or kind is bytes:
+        if secret and len(known) < Scrubber.MAX_KNOWN:
+            known.extend(_texts(value))
+        return
+    if depth <= 0:
+        return
+    if kind is dict and isinstance(value, dict):
+        for key, inner in list(itertools.islice(value.items(), left[0])):
+            inner_secret = secret or (isinstance(key, str) and is_credential_name(key))
+            _collect(inner, inner_secret, known, left, depth - 1)
+    elif secret and kind in _SEQUENCES and isinstance(value, _SEQUENCES):
+        for inner in list(itertools.islice(value, left[0])):
+            _collect(inner, True, known, left, depth - 1)
 
 
 def _texts(value: object) -> list[str]:
