@@ -48,8 +48,9 @@ class Codex(ClientFace):
 
     Spawns and initializes on construction; use as a context manager or call
     :meth:`close` (dropping the last reference also stops the server, unless a
-    handler given to it refers to the client).  Safe to share between threads.  ``experimental_api=True`` asks codex for its
-    experimental API, which client tools (``thread_start(tools=...)``) need.
+    handler given to it refers to the client).  Safe to share between threads.
+    ``experimental_api=True`` asks codex for its experimental API, which client
+    tools (``thread_start(tools=...)``) need.
 
     ``approval_handler(request)`` answers the server requests no turn handler
     takes, off the reader thread on a bounded pool of workers: return the JSON

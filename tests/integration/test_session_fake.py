@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from codex_notebook import CodexError, CodexTimeoutError, Notification, last_turn
+from codex_notebook.notebook import session as session_module
 from codex_notebook.notebook.session import NotebookSession, NotebookTurn
 from tests.fakes import fake_codex_bin
 from tests.notebook_helpers import wait_for
@@ -118,6 +119,22 @@ def test_stopping_a_queued_turn_means_it_never_starts(session: NotebookSession) 
         second.result(0)
     first.interrupt()
     assert first.result(10).status == "interrupted"
+
+
+def test_the_history_forgets_finished_turns_never_live_ones(
+    session: NotebookSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(session_module, "HISTORY", 2)
+    done = start(session, "DELTAS:1", thread="d")
+    assert done.wait(10)
+    live = [start(session, "HANG DELTAS:1", thread="t") for _ in range(3)]  # one runs, two queue
+    assert session.select(None) == live  # over the limit: only the finished turn went
+    assert session.running() == live
+    for turn in live:
+        turn.interrupt()
+    assert all(turn.wait(10) for turn in live)
+    start(session, "DELTAS:1", thread="d").wait(10)
+    assert len(session.select(None)) == 2
 
 
 def test_new_binds_a_fresh_thread_at_submission_whatever_the_drivers_do(

@@ -44,7 +44,8 @@ __all__ = [
     "last_turn",
 ]
 
-#: How many turns ``%codex status`` remembers (finished ones keep only their result).
+#: How many turns ``%codex status`` remembers (finished ones keep only their result); a live
+#: turn is never forgotten, whatever the count.
 HISTORY = 200
 #: How long restart / close wait for live turns to end.
 STOP_GRACE_S = 5.0
@@ -90,7 +91,7 @@ class NotebookSession:
         self._numbers = itertools.count(1)
         self._closing = False
         self._active: dict[str, NotebookTurn] = {}  # codex thread id -> the turn running on it
-        self.turns: deque[NotebookTurn] = deque(maxlen=HISTORY)
+        self.turns: deque[NotebookTurn] = deque()  # submission order; see _remember
         self.tools = tools(self) if tools is not None else None
 
     # -- facts
@@ -150,7 +151,7 @@ class NotebookSession:
         )
         slot.enqueue(turn)
         with self._lock:
-            self.turns.append(turn)
+            self._remember(turn)
             _LAST[:] = [turn]
         try:
             if show is not None:
@@ -219,6 +220,20 @@ class NotebookSession:
         if not self.server.local:
             return None
         return self.server.default_cwd or str(Path.cwd())
+
+    def _remember(self, turn: NotebookTurn) -> None:
+        """Lock held: add ``turn``; past ``HISTORY``, forget the oldest finished turns."""
+        self.turns.append(turn)
+        excess = len(self.turns) - HISTORY
+        if excess <= 0:
+            return
+        kept: deque[NotebookTurn] = deque()
+        for old in self.turns:
+            if excess > 0 and old.done():
+                excess -= 1
+            else:
+                kept.append(old)
+        self.turns = kept
 
     def select(self, which: str | None) -> list[NotebookTurn]:
         """Turns by thread name; ``all``/None for every turn."""
