@@ -146,6 +146,26 @@ def test_approved_code_whose_run_is_interrupted_outside_the_code_still_answers_t
     assert "KeyboardInterrupt" in text
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "code",
+    [
+        "__import__('codex_notebook').last_turn().result(5)",  # no spaces: one directive
+        "session.wait(session.running(),5)",  # what %codex wait all does
+    ],
+)
+def test_approved_code_that_waits_for_its_own_turn_fails_instead_of_hanging(
+    session: NotebookSession, shell: InteractiveShell, code: str
+) -> None:
+    shell.user_ns["session"] = session
+    turn = submit(session, f'DYNTOOL:notebook.run_python ARGS:{{"code":"{code}"}}')
+    assert turn.wait_for_approval(20) is not None
+    turn.decide("accept")
+    text = turn.result(20).text
+    assert text.startswith("tool:notebook.run_python:failed:")
+    assert "waits for this code" in text
+
+
 def test_run_python_declined_never_runs_and_tells_the_model(
     session: NotebookSession, shell: InteractiveShell
 ) -> None:

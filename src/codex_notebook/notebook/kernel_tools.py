@@ -274,7 +274,8 @@ class NotebookTools:
         if call.settled:  # the turn ended while the job waited: nothing runs late
             return
         try:
-            outcome = calls.run_python(self._shell, code)
+            with turn.running_code():
+                outcome = calls.run_python(self._shell, code)
             answer = outcome.answer()
         except BaseException as exc:
             why = f"the run was stopped in the kernel ({type(exc).__name__})"

@@ -250,6 +250,8 @@ class NotebookSession:
         """Until every turn ended (False on timeout); on the main thread, clicks and
         the kernel tools keep working meanwhile."""
         turns = list(turns)
+        for turn in turns:
+            turn.check_wait_allowed()
         if self._waiter is not None:
             return self._waiter(lambda: all(t.done() for t in turns), timeout)
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -17,8 +17,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -138,6 +139,9 @@ class NotebookTurn:
         self._approvals: dict[Any, PendingApproval] = {}
         self._proposals: list[str] = []
         self._jobs: list[Future[Any]] = []  # kernel-tool work queued for this turn
+        # The thread running this turn's approved code (the kernel's main thread), else None;
+        # written only by that thread, around the code (see running_code).
+        self._code_thread: int | None = None
         self._bundle: dict[str, str] | None = None
         self._landed = False  # the final rendering surely reached the cell's output
         self.display: Any = None  # the DisplayHandle of the cell's output
@@ -231,12 +235,31 @@ class NotebookTurn:
     def done(self) -> bool:
         return self._done.is_set()
 
+    @contextmanager
+    def running_code(self) -> Iterator[None]:
+        """Around the agent's approved code: the turn waits for that code, so the code
+        waiting for the turn (``last_turn().result()``) would never end; it gets an error."""
+        self._code_thread = threading.get_ident()
+        try:
+            yield
+        finally:
+            self._code_thread = None
+
+    def check_wait_allowed(self) -> None:
+        """Raise if this thread is running this turn's approved code (see running_code)."""
+        if self._code_thread == threading.get_ident():
+            raise CodexError(
+                f"turn [{self.number}] waits for this code to finish (the agent asked to run "
+                "it): waiting for that turn from inside the code would never end"
+            )
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the turn ended and its final rendering was sent. False on timeout.
 
         On the kernel's main thread this keeps widget clicks and the kernel
         tools' work flowing while it waits (an approval can be clicked).
         """
+        self.check_wait_allowed()
         if self._waiter is not None:
             return self._waiter(self._done.is_set, timeout)
         return self._done.wait(timeout)
@@ -245,6 +268,8 @@ class NotebookTurn:
         """Block until the turn waits for a decision and return the oldest one; None if the
         turn ended first or ``timeout`` passed.  (Runs the notebook from top to bottom:
         ``turn.decide("accept", turn.wait_for_approval(60).id)``.)"""
+
+        self.check_wait_allowed()
 
         def asking() -> bool:
             return self._done.is_set() or bool(self.pending_approvals)
