@@ -134,11 +134,19 @@ def test_safe_markdown_is_inert_for_any_text(text: str) -> None:
         ("1. not a list", r"1\. not a list"),
         ("<img onerror=x> & co", "&lt;img onerror=x> &amp; co"),
         ("a*b*_c_`d`[e](f)|~", r"a\*b\*\_c\_\`d\`\[e\](f)\|\~"),
+        ("a\r<div>\r\n# b", "a &lt;div> # b"),
     ],
 )
 def test_plain_text_in_markdown_is_shown_exactly(text: str, expected: str) -> None:
     assert md_text(text) == expected
     assert _html_tokens(md_text(text)) == []
+
+
+def test_code_spans_and_fences_end_lines_where_markdown_does() -> None:
+    # "\r" ends a line for every markdown renderer: it must not end a code span's line
+    assert md_code("a\r<div>\r\nb") == "`a <div> b`"
+    assert md_fence("a\r<div>\r\nb") == "```\na\n<div>\nb\n```"
+    assert _html_tokens("> " + md_code("x\r<details open ontoggle=alert(1)>")) == []
 
 
 def test_code_spans_and_fences_outgrow_the_backticks_they_hold() -> None:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from codex_notebook.notebook.blocks import HeaderView
 from codex_notebook.notebook.static_html import render_html
 from codex_notebook.notebook.static_markdown import render_markdown, render_plain
-from codex_notebook.notebook.transcript import Transcript
+from codex_notebook.notebook.transcript import ToolAsked, Transcript
 from tests.html_checks import assert_inert
 from tests.unit.test_sanitize import _html_tokens
 from tests.unit.transcript_helpers import HEADER, fold, message, note, replay
@@ -95,3 +95,27 @@ def test_static_header_shows_the_badge_and_the_notice() -> None:
 
 def test_the_header_duration_uses_the_one_format() -> None:
     assert "2.5 s" in bundle(Transcript())["text/markdown"]
+
+
+# --------------------------------------------------------------------------- adversarial
+
+
+_BREAKOUT = "x\r<details open ontoggle=alert(1)>\r![leak](https://evil.example/p.png)"
+
+
+def test_a_carriage_return_cannot_end_a_quote_a_code_span_or_a_line() -> None:
+    # CommonMark ends a line at "\r" too: a quote prefixed only after "\n", a code span
+    # joined only on "\n", would let the rest of the line start raw HTML or an image.
+    change = {"path": _BREAKOUT, "kind": "add", "diff": "a\n"}
+    transcript = fold(
+        ToolAsked("call-1", key="call-1", code=f"a = 1\n{_BREAKOUT}"),
+        note("error", error={"message": f"boom\ndetail {_BREAKOUT}"}),
+        note("warning", message=_BREAKOUT),
+        note("item/completed", item={"type": "fileChange", "id": "f1", "changes": [change]}),
+        note("item/completed", item={"type": "webSearch", "id": "w1", "query": _BREAKOUT}),
+        note("turn/plan/updated", explanation=_BREAKOUT, plan=[{"step": _BREAKOUT}]),
+    )
+    header = replace(HEADER, thread=_BREAKOUT, detail=_BREAKOUT)
+    markdown = bundle(transcript, header)["text/markdown"]
+    assert _html_tokens(markdown) == []
+    assert "\r" not in markdown

@@ -325,6 +325,8 @@ def safe_markdown(text: str) -> str:
     return MDRenderer().render(_MD.parse(text), _MDFORMAT_OPTIONS, {}).strip()
 
 
+#: Where CommonMark ends a line: "\n", "\r\n" and a lone "\r" alike.
+_LINE_END_RE = re.compile(r"\r\n?|\n")
 _MD_INLINE_RE = re.compile(r"([\\`*_\[\]~|])")
 _MD_LINE_START_RE = re.compile(
     r"^(\s*)(>|#{1,6}(?=\s|$)|[-+](?=\s|$)|\d{1,9}(?=[.)](?:\s|$))|[-=](?=[-=\s]*$))"
@@ -333,7 +335,7 @@ _MD_LINE_START_RE = re.compile(
 
 def md_text(text: str) -> str:
     """Plain text as inert markdown: shown exactly, never markup (one line)."""
-    text = " ".join(text.split("\n"))
+    text = _LINE_END_RE.sub(" ", text)
     text = text.replace("&", "&amp;").replace("<", "&lt;")
     text = _MD_INLINE_RE.sub(r"\\\1", text)
     return _MD_LINE_START_RE.sub(_escape_line_start, text)
@@ -356,7 +358,7 @@ def _longest_run(text: str, char: str) -> int:
 
 def md_code(text: str) -> str:
     """Text as an inline code span (one line), whatever backticks it holds."""
-    text = " ".join(text.split("\n"))
+    text = _LINE_END_RE.sub(" ", text)
     ticks = "`" * (_longest_run(text, "`") + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
     return f"{ticks}{pad}{text}{pad}{ticks}"
@@ -366,7 +368,12 @@ _INFO_RE = re.compile(r"[^A-Za-z0-9_+\-.]")
 
 
 def md_fence(text: str, info: str = "") -> str:
-    """Text as a fenced code block, shown verbatim whatever it holds."""
+    """Text as a fenced code block, shown verbatim whatever it holds.
+
+    Line ends become ``\\n``: a lone ``\\r`` ends a line for a markdown renderer, and
+    a caller that prefixes lines (a quote) must see every line.
+    """
+    text = _LINE_END_RE.sub("\n", text)
     fence = "`" * max(3, _longest_run(text, "`") + 1)
     body = text if text.endswith("\n") or not text else text + "\n"
     return f"{fence}{_INFO_RE.sub('', info)}\n{body}{fence}"

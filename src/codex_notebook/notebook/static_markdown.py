@@ -9,6 +9,7 @@ through :func:`.sanitize.md_text` (plain text), :func:`.sanitize.md_code` or
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,7 +35,8 @@ __all__ = ["render_markdown", "render_plain"]
 
 
 def _quote(text: str) -> str:
-    return "\n".join("> " + line if line else ">" for line in text.split("\n"))
+    # every line a renderer sees ("\r" ends one too) gets the prefix
+    return "\n".join("> " + line if line else ">" for line in re.split(r"\r\n?|\n", text))
 
 
 def _message(b: MessageView) -> str:
