@@ -41,6 +41,8 @@ ATTACKS = [
     "&lt;img src=x onerror=alert(1)&gt;",
     "<https://ok.example/x> <javascript:alert(1)>",
     "<div\nonmouseover=alert(1)>text</div>",
+    "!![leak](https://evil.example/p.png)",
+    "Wow!![leak](https://evil.example/p.png) and ![a]![b](https://evil.example/p.png)",
 ]
 
 

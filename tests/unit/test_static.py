@@ -4,8 +4,30 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from typing import Any
 
-from codex_notebook.notebook.blocks import HeaderView
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from codex_notebook.notebook.blocks import (
+    ApprovalView,
+    BlockView,
+    CommandView,
+    DiffView,
+    ErrorView,
+    FileChangeView,
+    FileView,
+    HeaderView,
+    LineView,
+    MessageView,
+    NoticeView,
+    PlanView,
+    ProposalView,
+    ReasoningView,
+    StepView,
+    ToolCallView,
+)
+from codex_notebook.notebook.sanitize import highlight_python, inline_markdown_html, markdown_html
 from codex_notebook.notebook.static_html import render_html
 from codex_notebook.notebook.static_markdown import render_markdown, render_plain
 from codex_notebook.notebook.transcript import ToolAsked, Transcript
@@ -119,3 +141,62 @@ def test_a_carriage_return_cannot_end_a_quote_a_code_span_or_a_line() -> None:
     markdown = bundle(transcript, header)["text/markdown"]
     assert _html_tokens(markdown) == []
     assert "\r" not in markdown
+
+
+#: Single characters and the fragments attacks are made of, in any order.
+_PIECES = [
+    *"ab <>/&`*_[]()!#-|~\\\n\r\t=:.1\"';{}", "\u2028", "\x00", "\u202e", "é",
+    "<b>", "<details open>", "<img src=x>", "![i](https://e.example/i.png)", "[l](https://e.x)",
+    "```", "~~~", "    ", "> ", "- ", "1. ", "[r]: https://e.example", "<https://e.x>", "***",
+    "<a@b.c>", "[j](javascript:x)", "&#33;", "&lt;", "[^1]",
+]  # fmt: skip
+_HOSTILE_TEXT = st.lists(st.sampled_from(_PIECES), max_size=12).map("".join)
+
+
+def _md(text: str) -> dict[str, Any]:
+    return {"text": text, "html_segments": (markdown_html(text),)}
+
+
+@st.composite
+def _views(draw: st.DrawFn) -> tuple[HeaderView, list[BlockView]]:
+    """Every block kind with hostile text in every string a server or model controls
+    (and the pre-rendered HTML made from it the way the transcript makes it)."""
+    t = lambda: draw(_HOSTILE_TEXT)  # noqa: E731
+    files = (FileView(t(), "add", t(), 1, 2, t(), 3),)
+    reason, code, explanation = t(), t(), t()
+    tool = {"namespace": t(), "tool": t(), "arguments": t(), "status": t(), "outcome": t()}
+    blocks: list[BlockView] = [
+        MessageView("m", True, role="answer", **_md(t())),
+        MessageView("c", True, role="commentary", **_md(t())),
+        MessageView("p", True, role="plan", **_md(t())),
+        MessageView("j", True, language=t(), **_md(t())),
+        MessageView("s", False, html_segments=(markdown_html(t()),), tail=t()),
+        ReasoningView("r", True, **_md(t())),
+        CommandView("x", True, command=t(), full_command=t(), cwd=t(), status=t(), text=t()),
+        FileChangeView("f", True, status=t(), files=files, text=t()),
+        DiffView("d", True, files=files, diff=t()),
+        PlanView("pl", True, explanation=t(), steps=(StepView(t(), t()),)),
+        ApprovalView("a", True, title=t(), reason=reason, reason_html=inline_markdown_html(reason),
+                     command=t(), cwd=t(), details=t()),
+        ApprovalView("ap", True, command=code, language="python", code_html=highlight_python(code),
+                     state=t(), decision=t()),
+        ToolCallView("t", True, **tool, code=code, code_html=highlight_python(code),
+                     changed=(t(), t())),
+        ProposalView("pr", True, number=1, code=code, code_html=highlight_python(code),
+                     explanation=explanation,
+                     explanation_html=inline_markdown_html(explanation)),
+        ErrorView("e", True, message=t(), hint=t(), code=t()),
+        NoticeView("n", True, text=t()),
+        LineView("l", True, icon=t(), label=t(), text=t(), status=t(), detail=t()),
+    ]  # fmt: skip
+    header = HeaderView(thread=t(), status=t(), detail=t(), model=t(), badge=t(), notice=t())
+    return header, blocks
+
+
+@settings(max_examples=150, deadline=None)
+@given(_views())
+def test_no_string_in_any_block_becomes_markup_in_markdown(
+    views: tuple[HeaderView, list[BlockView]],
+) -> None:
+    header, blocks = views
+    assert _html_tokens(render_markdown(header, blocks)) == []

@@ -242,17 +242,24 @@ def highlight_python(code: str) -> str:
 
 
 _LT = "\ue000"  # stands for "<" while mdformat escapes the rest of a text
+_BANG = "\ue001"  # stands for a "!" that ends a text followed by more inline markdown
 
 
 def _text(node: RenderTreeNode, context: RenderContext) -> str:
     # Every "<" of model text becomes "&lt;": mdformat escapes only the ones CommonMark
     # would read as markup, and as "\<", which other renderers do not all honour.
+    # A "!" just before what follows (an image rendered as a link, say) becomes "&#33;":
+    # "!" + "[…](…)" would be an image, loaded as soon as the markdown is shown.
     token = node.token
     assert token is not None
     original = token.content
-    token.content = original.replace("<", _LT)
+    content = original.replace("<", _LT)
+    if content.endswith("!") and node.next_sibling is not None:
+        content = content[:-1] + _BANG
+    token.content = content
     try:
-        return DEFAULT_RENDERERS["text"](node, context).replace(_LT, "&lt;")
+        rendered = DEFAULT_RENDERERS["text"](node, context)
+        return rendered.replace(_LT, "&lt;").replace(_BANG, "&#33;")
     finally:
         token.content = original
 
