@@ -82,6 +82,15 @@ def test_https_links_open_in_a_new_tab_without_opener() -> None:
     assert 'target="_blank"' in html and "noopener" in html
 
 
+def test_only_http_https_and_mailto_become_links() -> None:
+    # a relative link would open the Jupyter server's own pages (``/logout``) from a click
+    text = "[r](rel/x) [a](/logout) [p](//e.example/p) [f](ftp://e.example) ![i](img.png)"
+    for html in (markdown_html(text), inline_markdown_html(text)):
+        assert "href" not in html
+    assert "https://e.example" in markdown_html("[ok](https://e.example) <a@b.example>")
+    assert "mailto:a@b.example" in markdown_html("<a@b.example>")
+
+
 def test_tables_code_and_strikethrough_render() -> None:
     html = markdown_html(
         "| a | b |\n|:-|-:|\n| 1 | 2 |\n\n```python\nif a < b: pass\n```\n\n~~gone~~"

@@ -148,7 +148,7 @@ _PIECES = [
     *"ab <>/&`*_[]()!#-|~\\\n\r\t=:.1\"';{}", "\u2028", "\x00", "\u202e", "é",
     "<b>", "<details open>", "<img src=x>", "![i](https://e.example/i.png)", "[l](https://e.x)",
     "```", "~~~", "    ", "> ", "- ", "1. ", "[r]: https://e.example", "<https://e.x>", "***",
-    "<a@b.c>", "[j](javascript:x)", "&#33;", "&lt;", "[^1]",
+    "[r](rel/x)", "[p](//e.x/p)", "<a@b.c>", "[j](javascript:x)", "&#33;", "&lt;", "[^1]",
 ]  # fmt: skip
 _HOSTILE_TEXT = st.lists(st.sampled_from(_PIECES), max_size=12).map("".join)
 
@@ -200,3 +200,16 @@ def test_no_string_in_any_block_becomes_markup_in_markdown(
 ) -> None:
     header, blocks = views
     assert _html_tokens(render_markdown(header, blocks)) == []
+
+
+@settings(max_examples=150, deadline=None)
+@given(_views())
+def test_no_string_in_any_block_becomes_markup_in_html(
+    views: tuple[HeaderView, list[BlockView]],
+) -> None:
+    header, blocks = views
+    html = render_html(header, blocks)
+    assert_inert(html, our_styles=True)
+    assert all(
+        href.startswith(("https://", "mailto:")) for href in re.findall(r'href="([^"]*)"', html)
+    )

@@ -105,8 +105,18 @@ def _render_image(self: Any, tokens: Sequence[Token], idx: int, options: Any, en
     return f"[image: {alt}]"
 
 
+class _Parser(MarkdownIt):
+    def validateLink(self, url: str) -> bool:
+        """Only http, https and mailto become links (or images); the rest stays text.
+
+        markdown-it's default also allows relative URLs: in a notebook they point at
+        the Jupyter server's own pages, one click away from ``/logout``.
+        """
+        return _LINK_RE.match(url) is not None
+
+
 def _parser() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+    md = _Parser("commonmark", {"html": False}).enable(["table", "strikethrough"])
     md.core.ruler.at("inline", _guarded_inline)
     md.add_render_rule("image", _render_image)
     return md
