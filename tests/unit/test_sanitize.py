@@ -202,6 +202,7 @@ HOSTILE = {
     "nested lists": "".join("  " * (i % 200) + "- x\n" for i in range(60_000)),
     "paragraphs of emphasis": ("*a " * 500 + "\n\n") * 650,
     "fences in lists": "- a\n  ```\n  <img onerror=x>\n" * 40_000,
+    "reference definitions": "[a]: https://e.example\n" * 40_000,
 }
 
 

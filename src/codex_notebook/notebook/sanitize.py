@@ -38,6 +38,7 @@ from typing import Any
 import mdformat.plugins
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.rules_block import StateBlock
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from mdformat.renderer import DEFAULT_RENDERERS, MDRenderer, RenderContext, RenderTreeNode
@@ -45,6 +46,7 @@ from mdformat.renderer import DEFAULT_RENDERERS, MDRenderer, RenderContext, Rend
 __all__ = [
     "MAX_INLINE_CHARS",
     "MAX_INLINE_DELIMITERS",
+    "MAX_REFERENCE_LINES",
     "clean_static_html",
     "escape_html",
     "fence_closing",
@@ -95,6 +97,28 @@ def _guarded_inline(state: StateCore) -> None:
             state.md.inline.parse(content, state.md, state.env, token.children)
 
 
+#: A link reference definition is looked for within this many lines.
+MAX_REFERENCE_LINES = 10
+
+
+def _bounded(reference: Any) -> Any:
+    """markdown-it's ``reference`` rule, reading at most :data:`MAX_REFERENCE_LINES` lines.
+
+    The rule (markdown-it-py 3) joins every line up to the next blank one before it
+    reads one definition, so n definitions in a row cost n² (a minute for 60 KB).
+    """
+
+    def rule(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+        line_max = state.lineMax
+        state.lineMax = min(line_max, start + MAX_REFERENCE_LINES)
+        try:
+            return bool(reference(state, start, min(end, state.lineMax), silent))
+        finally:
+            state.lineMax = line_max
+
+    return rule
+
+
 def _render_image(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
     """Images are never loaded: an http(s) image becomes a link, anything else its alt text."""
     token = tokens[idx]
@@ -118,6 +142,8 @@ class _Parser(MarkdownIt):
 def _parser() -> MarkdownIt:
     md = _Parser("commonmark", {"html": False}).enable(["table", "strikethrough"])
     md.core.ruler.at("inline", _guarded_inline)
+    reference = next(r for r in md.block.ruler.__rules__ if r.name == "reference")
+    md.block.ruler.at("reference", _bounded(reference.fn), {"alt": reference.alt})
     md.add_render_rule("image", _render_image)
     return md
 
