@@ -230,6 +230,18 @@ def test_a_megabyte_of_hostile_markdown_renders_safely(name: str) -> None:
     split_finished_blocks(text)
 
 
+def test_a_table_is_not_padded_into_a_bigger_one() -> None:
+    # padding every cell to its column's widest multiplies the size: one wide cell
+    # per column and n rows give n x columns x width characters
+    columns, width = 60, 200
+    rows = [
+        "|" + "|".join("x" * width if c == r else "" for c in range(columns)) + "|"
+        for r in range(columns)
+    ]
+    table = "\n".join(["|" + "h|" * columns, "|" + "-|" * columns, *rows])
+    assert len(safe_markdown(table)) < 2 * len(table)
+
+
 def test_an_overlong_paragraph_is_shown_as_text() -> None:
     text = "*a* " + "x" * MAX_INLINE_CHARS
     assert "<em>" not in markdown_html(text)

@@ -337,8 +337,28 @@ def _strikethrough(node: RenderTreeNode, context: RenderContext) -> str:
     return "~~" + "".join(child.render(context) for child in node.children) + "~~"
 
 
+_DELIMITERS = {"left": ":--", "right": "--:", "center": ":-:"}
+
+
+def _table(node: RenderTreeNode, context: RenderContext) -> str:
+    # as mdformat-tables', but cells are not padded to their column's width: padding
+    # multiplies the size (one wide cell per column, n rows: n x columns x width)
+    lines = []
+    for row in (n for n in node.walk(include_self=False) if n.type == "tr"):
+        cells = [cell.render(context) for cell in row.children]
+        lines.append("| " + " | ".join(cells) + " |")
+        if len(lines) == 1:
+            aligns = [str(cell.attrs.get("style", "")).partition(":")[2] for cell in row.children]
+            lines.append("| " + " | ".join(_DELIMITERS.get(a, "---") for a in aligns) + " |")
+    return "\n".join(lines)
+
+
+_TABLES = mdformat.plugins.PARSER_EXTENSIONS["tables"]
+
+
 class _SafeMarkdownPlugin:
-    """mdformat renderers that keep model HTML, images and odd links inert."""
+    """mdformat renderers that keep model HTML, images and odd links inert (and
+    mdformat-tables' cells and escaping, with tables of our own)."""
 
     RENDERERS: Mapping[str, Callable[[RenderTreeNode, RenderContext], str]] = {
         "text": _text,
@@ -346,8 +366,11 @@ class _SafeMarkdownPlugin:
         "image": _image,
         "s": _strikethrough,
         "list_item": _list_item,
+        "table": _table,
+        "th": _TABLES.RENDERERS["th"],
+        "td": _TABLES.RENDERERS["td"],
     }
-    POSTPROCESSORS: Mapping[str, Any] = {}
+    POSTPROCESSORS: Mapping[str, Any] = dict(_TABLES.POSTPROCESSORS)
 
     @staticmethod
     def update_mdit(mdit: MarkdownIt) -> None:
@@ -356,7 +379,7 @@ class _SafeMarkdownPlugin:
 
 _MDFORMAT_OPTIONS: MutableMapping[str, Any] = {
     **_MD.options,
-    "parser_extension": [mdformat.plugins.PARSER_EXTENSIONS["tables"], _SafeMarkdownPlugin],
+    "parser_extension": [_SafeMarkdownPlugin],
     "mdformat": {"number": True},
 }
 
