@@ -30,7 +30,7 @@ from codex_notebook.notebook.blocks import (
 from codex_notebook.notebook.sanitize import highlight_python, inline_markdown_html, markdown_html
 from codex_notebook.notebook.static_html import render_html
 from codex_notebook.notebook.static_markdown import render_markdown, render_plain
-from codex_notebook.notebook.transcript import ToolAsked, Transcript
+from codex_notebook.notebook.transcript import CellProposed, ToolAsked, Transcript
 from tests.html_checks import assert_inert
 from tests.unit.test_sanitize import _html_tokens
 from tests.unit.transcript_helpers import HEADER, fold, message, note, replay
@@ -213,3 +213,10 @@ def test_no_string_in_any_block_becomes_markup_in_html(
     assert all(
         href.startswith(("https://", "mailto:")) for href in re.findall(r'href="([^"]*)"', html)
     )
+
+
+def test_static_outputs_show_the_direction_controls_of_proposed_code() -> None:
+    code = 'ok = check(user)  # \u202e \u2066if user.admin\u2069 \u2066\nrm("/")'
+    rendered = bundle(fold(CellProposed("call-2", 1, code, "")))
+    for mime in ("text/html", "text/markdown"):
+        assert "\u202e" not in rendered[mime] and "⟨U+202E⟩" in rendered[mime]

@@ -43,6 +43,8 @@ from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from mdformat.renderer import DEFAULT_RENDERERS, MDRenderer, RenderContext, RenderTreeNode
 
+from .text import reveal_invisible
+
 __all__ = [
     "MAX_INLINE_CHARS",
     "MAX_INLINE_DELIMITERS",
@@ -263,15 +265,19 @@ MAX_HIGHLIGHT_CHARS = 20_000
 
 
 def highlight_python(code: str) -> str:
-    """Python code → HTML with token classes (``cxn-hl-k`` ...), sanitized; plain when long."""
+    """Python code → HTML with token classes (``cxn-hl-k`` ...), sanitized; plain when long.
+
+    Invisible and direction-changing characters are shown (:func:`.text.reveal_invisible`):
+    the person approves or inserts the code they read.
+    """
     if len(code) > MAX_HIGHLIGHT_CHARS:
-        return escape_html(code)
+        return reveal_invisible(escape_html(code))
     from pygments import highlight
     from pygments.formatters import HtmlFormatter
     from pygments.lexers import PythonLexer
 
     formatter = HtmlFormatter(nowrap=True, classprefix="cxn-hl-")
-    return str(_code_cleaner.clean(highlight(code, PythonLexer(), formatter)))
+    return reveal_invisible(str(_code_cleaner.clean(highlight(code, PythonLexer(), formatter))))
 
 
 # --------------------------------------------------------------------------- markdown out

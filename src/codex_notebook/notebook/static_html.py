@@ -32,6 +32,7 @@ from .blocks import (
 )
 from .sanitize import clean_static_html, inline_markdown_html
 from .sanitize import escape_html as _e
+from .text import reveal_invisible
 
 __all__ = ["render_html"]
 
@@ -257,7 +258,7 @@ def _proposal(b: ProposalView) -> str:
     explanation = f'<div style="{_S_MUTED}">{b.explanation_html}</div>' if b.explanation else ""
     return (
         f'<div style="{_S_ROW}"><div style="font-weight:600;font-size:12px">'
-        f"Proposed cell {b.number}</div>{explanation}{_pre(b.code)}"
+        f"Proposed cell {b.number}</div>{explanation}{_pre(reveal_invisible(b.code))}"
         f'<div style="{_S_SMALL}">Insert it with {_code(f"%codex insert {b.number}")}</div></div>'
     )
 

@@ -30,6 +30,7 @@ from .blocks import (
     ToolCallView,
 )
 from .sanitize import md_code, md_fence, md_text, safe_markdown
+from .text import reveal_invisible
 
 __all__ = ["render_markdown", "render_plain"]
 
@@ -118,7 +119,7 @@ def _proposal(b: ProposalView) -> str:
     parts = [f"**Proposed cell {b.number}**"]
     if b.explanation:
         parts.append(safe_markdown(b.explanation))
-    parts.append(md_fence(b.code, "python"))
+    parts.append(md_fence(reveal_invisible(b.code), "python"))  # shown as it runs
     parts.append(f"*Insert it with* {md_code(f'%codex insert {b.number}')}")
     return "\n\n".join(parts)
 

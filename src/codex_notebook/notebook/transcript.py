@@ -50,7 +50,15 @@ from .blocks import (
     StepView,
     ToolCallView,
 )
-from .text import CAP_CHARS, AnsiStripper, TextStream, cap_text, strip_ansi, u16len
+from .text import (
+    CAP_CHARS,
+    AnsiStripper,
+    TextStream,
+    cap_text,
+    reveal_invisible,
+    strip_ansi,
+    u16len,
+)
 
 __all__ = [
     "ApprovalDecided",
@@ -271,7 +279,10 @@ def _file_view(path: str, kind: str, move_path: str | None, diff: str) -> FileVi
     unified = _unified(kind, diff)
     added, removed = _diff_counts(unified)
     shown, hidden = cap_text(unified)
-    return FileView(path, kind, move_path, added, removed, shown, hidden)
+    move_path = reveal_invisible(move_path) if move_path else None
+    return FileView(
+        reveal_invisible(path), kind, move_path, added, removed, reveal_invisible(shown), hidden
+    )
 
 
 def _file_views(changes: Any) -> tuple[FileView, ...]:
@@ -588,9 +599,9 @@ class _Command(_Record):
         return CommandView(
             self.id,
             self.final,
-            command=display_command(self.command),
-            full_command=self.command,
-            cwd=self.cwd,
+            command=reveal_invisible(display_command(self.command)),
+            full_command=reveal_invisible(self.command),
+            cwd=reveal_invisible(self.cwd),
             status=self.status,
             exit_code=self.exit_code,
             duration_ms=self.duration_ms,
@@ -645,7 +656,7 @@ class _Diff(_Record):
         text, hidden = cap_text(self.diff)
         added, removed = _diff_counts(self.diff)
         files = tuple(
-            FileView(path, added=a, removed=r)
+            FileView(reveal_invisible(path), added=a, removed=r)
             for path, diff in split_unified_diff(self.diff)
             for a, r in [_diff_counts(diff)]
         )
@@ -655,7 +666,7 @@ class _Diff(_Record):
             files=files,
             added=added,
             removed=removed,
-            diff=text,
+            diff=reveal_invisible(text),
             hidden_lines=hidden,
         )
 
@@ -706,11 +717,11 @@ class _Approval(_Record):
             title=self.title,
             reason=self.reason,
             reason_html=sanitize.inline_markdown_html(self.reason) if self.reason else "",
-            command=self.command,
+            command=reveal_invisible(self.command),
             language=self.language,
             code_html=sanitize.highlight_python(self.command) if self.language else "",
-            cwd=self.cwd,
-            details=self.details,
+            cwd=reveal_invisible(self.cwd),
+            details=reveal_invisible(self.details),
             decisions=self.decisions,
             state=self.state,
             decision=self.decision,
@@ -741,13 +752,13 @@ class _ToolCall(_Record):
             self.final,
             namespace=self.namespace,
             tool=self.tool,
-            arguments=self.arguments,
+            arguments=reveal_invisible(self.arguments),
             status=self.status,
             outcome=self.outcome,
             duration_ms=self.duration_ms,
-            code=self.code,
+            code=reveal_invisible(self.code),
             code_html=sanitize.highlight_python(self.code) if self.code else "",
-            changed=self.changed,
+            changed=tuple(reveal_invisible(name) for name in self.changed),
         )
 
 
@@ -1261,7 +1272,7 @@ class Transcript:
             True,
             icon="⚖",
             label="auto-review",
-            text=display_command(subject),
+            text=reveal_invisible(display_command(subject)),
             status=_str(review.get("status")) or "inProgress",
             detail=_str(review.get("rationale")),
         )
@@ -1402,7 +1413,9 @@ def _item_line(item_type: str, item: dict[str, Any], item_id: str, final: bool) 
     status = _str(item.get("status"))
 
     def line(icon: str, label: str, text: str = "", **extra: str) -> LineView:
-        return LineView(item_id, final, icon=icon, label=label, text=text, **extra)
+        return LineView(
+            item_id, final, icon=icon, label=label, text=reveal_invisible(text), **extra
+        )
 
     if item_type == "webSearch":
         action = _dict(item.get("action"))
