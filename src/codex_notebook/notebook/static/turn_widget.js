@@ -82,6 +82,11 @@ function icon(name, cls) {
   return wrap;
 }
 
+// A class name made from data (a status, a role): one token, whatever the string holds.
+function token(value) {
+  return String(value).replace(/[^A-Za-z0-9_-]+/g, "-");
+}
+
 function h(tag, cls, text) {
   const el = document.createElement(tag);
   if (cls) el.className = cls;
@@ -345,7 +350,7 @@ function render({ model, el }) {
   // --- blocks ----------------------------------------------------------------------
 
   function buildMessage(b) {
-    const wrap = h("div", `cxn-block cxn-message cxn-role-${b.role || "answer"}${b.final ? "" : " cxn-live"}`);
+    const wrap = h("div", `cxn-block cxn-message cxn-role-${token(b.role || "answer")}${b.final ? "" : " cxn-live"}`);
     if (b.role === "plan") wrap.appendChild(h("div", "cxn-label", "Proposed plan"));
     const body = h("div", "cxn-md");
     wrap.appendChild(body);
@@ -369,7 +374,7 @@ function render({ model, el }) {
   }
 
   function buildCommand(b) {
-    const details = h("details", `cxn-block cxn-command cxn-st-${b.status}${b.failed ? " cxn-failed" : ""}`);
+    const details = h("details", `cxn-block cxn-command cxn-st-${token(b.status)}${b.failed ? " cxn-failed" : ""}`);
     details.open = initialOpen(b.id, !b.final || b.failed);
     rememberToggle(details, b.id);
     const summary = h("summary", "cxn-summary");
@@ -409,7 +414,7 @@ function render({ model, el }) {
   }
 
   function buildFileChange(b) {
-    const wrap = h("div", `cxn-block cxn-file-change cxn-st-${b.status}`);
+    const wrap = h("div", `cxn-block cxn-file-change cxn-st-${token(b.status)}`);
     for (const f of b.files || []) wrap.appendChild(fileRow(f, `${b.id}/${f.path}`, b.show_diffs));
     if (b.note) wrap.appendChild(h("div", "cxn-note", b.note));
     const pre = h("pre", "cxn-output");
@@ -440,7 +445,7 @@ function render({ model, el }) {
     if (b.explanation) wrap.appendChild(h("div", "cxn-plan-explanation", b.explanation));
     const list = h("ul", "cxn-steps");
     for (const s of b.steps || []) {
-      const li = h("li", `cxn-step cxn-step-${s.status}`);
+      const li = h("li", `cxn-step cxn-step-${token(s.status)}`);
       li.append(h("span", "cxn-step-icon", s.icon), h("span", "", s.step));
       list.appendChild(li);
     }
@@ -449,7 +454,7 @@ function render({ model, el }) {
   }
 
   function buildApproval(b) {
-    const wrap = h("div", `cxn-block cxn-approval cxn-ap-${b.state}`);
+    const wrap = h("div", `cxn-block cxn-approval cxn-ap-${token(b.state)}`);
     const title = h("div", "cxn-approval-title");
     title.append(icon("warn"), h("span", "", b.title || "Allow this?"));
     if (b.state === "pending") title.appendChild(h("span", "cxn-you", "waiting for you"));
@@ -478,7 +483,7 @@ function render({ model, el }) {
       const key = JSON.stringify(b.request);
       const chosen = clicked.get(key);
       for (const d of b.decisions || []) {
-        const btn = h("button", `cxn-btn cxn-btn-${d.decision}${d.recommended ? " cxn-recommended" : ""}`, d.label);
+        const btn = h("button", `cxn-btn cxn-btn-${token(d.decision)}${d.recommended ? " cxn-recommended" : ""}`, d.label);
         btn.type = "button";
         btn.title = d.recommended ? `${d.hint} (suggested by codex)` : d.hint;
         if (chosen || lost) {
@@ -510,7 +515,7 @@ function render({ model, el }) {
   }
 
   function buildTool(b) {
-    const wrap = h("div", `cxn-block cxn-tool cxn-st-${b.status}`);
+    const wrap = h("div", `cxn-block cxn-tool cxn-st-${token(b.status)}`);
     const line = h("div", "cxn-line");
     line.append(b.final ? icon("tool") : h("span", "cxn-spinner"), h("span", "cxn-line-label", "tool"), h("code", "cxn-line-text", b.title));
     if (b.arguments) line.appendChild(h("span", "cxn-line-detail", b.arguments));
@@ -580,7 +585,7 @@ function render({ model, el }) {
   }
 
   function buildNotice(b) {
-    const wrap = h("div", `cxn-block cxn-notice cxn-tone-${b.tone || "info"}`);
+    const wrap = h("div", `cxn-block cxn-notice cxn-tone-${token(b.tone || "info")}`);
     wrap.append(icon(b.tone === "warn" ? "retry" : "info"), h("span", "", b.text));
     return { el: wrap, root: wrap };
   }
@@ -711,7 +716,7 @@ function render({ model, el }) {
     if (live && hd.clock) clockOffset = hd.clock - Date.now();
     const st = hd.status || "starting";
     root.dataset.status = st;
-    root.className = `cxn cxn-status-${st.replace(/\s+/g, "-")}`;
+    root.className = `cxn cxn-status-${token(st)}`;
     thread.textContent = hd.thread || "main";
     status.textContent = st === "waiting for approval" ? "waiting for you" : st;
     // the banner below says it when waiting for approval
