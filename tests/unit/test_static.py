@@ -220,3 +220,13 @@ def test_static_outputs_show_the_direction_controls_of_proposed_code() -> None:
     rendered = bundle(fold(CellProposed("call-2", 1, code, "")))
     for mime in ("text/html", "text/markdown"):
         assert "\u202e" not in rendered[mime] and "⟨U+202E⟩" in rendered[mime]
+
+
+def test_plain_text_carries_no_terminal_escapes() -> None:
+    # text/plain is what a terminal frontend prints: an escape there is live
+    escapes = "\x1b]52;c;ZXZpbA==\x07\x1b]8;;https://evil.example\x07click\x1b]8;;\x07\x1b[2J\x08"
+    transcript = fold(message(f"answer {escapes}"), note("error", error={"message": escapes}))
+    header = replace(HEADER, thread=f"t{escapes}", notice=escapes, badge=escapes)
+    plain = bundle(transcript, header)["text/plain"]
+    assert "answer" in plain and "click" in plain
+    assert not any(c in plain for c in "\x1b\x07\x08")

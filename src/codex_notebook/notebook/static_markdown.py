@@ -30,7 +30,7 @@ from .blocks import (
     ToolCallView,
 )
 from .sanitize import md_code, md_fence, md_text, safe_markdown
-from .text import reveal_invisible
+from .text import reveal_invisible, strip_ansi
 
 __all__ = ["render_markdown", "render_plain"]
 
@@ -183,4 +183,4 @@ def render_plain(header: HeaderView, blocks: Sequence[BlockView], answer: str) -
     if answer.strip():
         plain.append(answer.strip())
     plain += [f"Error: {b.message}" for b in blocks if isinstance(b, ErrorView)]
-    return "\n\n".join(plain)
+    return strip_ansi("\n\n".join(plain))  # a terminal would act on escapes in model text
