@@ -35,6 +35,8 @@ from tests.html_checks import assert_inert
 from tests.unit.test_sanitize import _html_tokens
 from tests.unit.transcript_helpers import HEADER, fold, message, note, replay
 
+MATH_IGNORE = "tex2jax_ignore mathjax_ignore"
+
 
 def bundle(transcript: Transcript, header: HeaderView = HEADER) -> dict[str, str]:
     views = transcript.views()
@@ -55,7 +57,7 @@ def test_every_format_has_the_answer_status_and_thread() -> None:
 def test_static_html_uses_inline_styles_only() -> None:
     html = bundle(replay("approval_accept"))["text/html"]
     assert "<style" not in html
-    assert "class=" not in html
+    assert re.findall(r'class="[^"]*"', html) == [f'class="{MATH_IGNORE}"']  # see below
     assert "style=" in html
 
 
@@ -230,3 +232,13 @@ def test_plain_text_carries_no_terminal_escapes() -> None:
     plain = bundle(transcript, header)["text/plain"]
     assert "answer" in plain and "click" in plain
     assert not any(c in plain for c in "\x1b\x07\x08")
+
+
+def test_dollar_amounts_are_not_read_as_math() -> None:
+    # JupyterLab typesets $…$ in HTML outputs (and GitHub in markdown): "$5 and $10" would
+    # show as the formula "5and" and model TeX would reach MathJax
+    text = "It costs $5 and $10; $$\\href{javascript:alert(1)}{x}$$"
+    rendered = bundle(fold(message(text), note("warning", message="$5 and $10")))
+    assert rendered["text/html"].startswith(f'<div class="{MATH_IGNORE}"')
+    assert "\\$5 and \\$10" in rendered["text/markdown"]
+    assert "$" not in rendered["text/markdown"].replace("\\$", "")

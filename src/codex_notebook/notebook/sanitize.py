@@ -46,6 +46,7 @@ from mdformat.renderer import DEFAULT_RENDERERS, MDRenderer, RenderContext, Rend
 from .text import reveal_invisible
 
 __all__ = [
+    "MATH_IGNORE_CLASS",
     "MAX_INLINE_CHARS",
     "MAX_INLINE_DELIMITERS",
     "MAX_REFERENCE_LINES",
@@ -285,6 +286,7 @@ def highlight_python(code: str) -> str:
 
 _LT = "\ue000"  # stands for "<" while mdformat escapes the rest of a text
 _BANG = "\ue001"  # stands for a "!" that ends a text followed by more inline markdown
+_DOLLAR = "\ue002"  # stands for "$"
 
 
 def _text(node: RenderTreeNode, context: RenderContext) -> str:
@@ -292,16 +294,18 @@ def _text(node: RenderTreeNode, context: RenderContext) -> str:
     # would read as markup, and as "\<", which other renderers do not all honour.
     # A "!" just before what follows (an image rendered as a link, say) becomes "&#33;":
     # "!" + "[…](…)" would be an image, loaded as soon as the markdown is shown.
+    # "$" becomes "\$": renderers with math support (GitHub, JupyterLab) would typeset
+    # "$5 and $10" as a formula, and run model TeX through MathJax.
     token = node.token
     assert token is not None
     original = token.content
-    content = original.replace("<", _LT)
+    content = original.replace("<", _LT).replace("$", _DOLLAR)
     if content.endswith("!") and node.next_sibling is not None:
         content = content[:-1] + _BANG
     token.content = content
     try:
         rendered = DEFAULT_RENDERERS["text"](node, context)
-        return rendered.replace(_LT, "&lt;").replace(_BANG, "&#33;")
+        return rendered.replace(_LT, "&lt;").replace(_BANG, "&#33;").replace(_DOLLAR, "\\$")
     finally:
         token.content = original
 
@@ -399,7 +403,7 @@ def safe_markdown(text: str) -> str:
 
 #: Where CommonMark ends a line: "\n", "\r\n" and a lone "\r" alike.
 _LINE_END_RE = re.compile(r"\r\n?|\n")
-_MD_INLINE_RE = re.compile(r"([\\`*_\[\]~|])")
+_MD_INLINE_RE = re.compile(r"([\\`*_\[\]~|$])")
 _MD_LINE_START_RE = re.compile(
     r"^(\s*)(>|#{1,6}(?=\s|$)|[-+](?=\s|$)|\d{1,9}(?=[.)](?:\s|$))|[-=](?=[-=\s]*$))"
 )
@@ -459,10 +463,14 @@ _STATIC_STYLE_PROPS = {
     "opacity", "overflow", "overflow-x", "padding", "text-align", "text-decoration",
     "white-space", "word-break", "border-collapse", "list-style", "padding-left",
 }  # fmt: skip
+#: The one class the static card carries: MathJax (JupyterLab, nbviewer) leaves it alone.
+MATH_IGNORE_CLASS = "tex2jax_ignore mathjax_ignore"
+
 _static_cleaner = nh3.Cleaner(
     tags=_MD_TAGS | {"details", "summary"},
     clean_content_tags=_DROP_WITH_CONTENT,
     attributes={**_MD_ATTRS, "*": {"style", "title"}},
+    allowed_classes={"div": set(MATH_IGNORE_CLASS.split())},
     url_schemes=_URL_SCHEMES,
     link_rel="noopener noreferrer nofollow",
     set_tag_attribute_values={"a": {"target": "_blank"}},

@@ -25,6 +25,7 @@ const FALLBACK_CARD = "border:1px solid #d0d7de;border-radius:8px;margin:4px 0;f
 const FALLBACK_HEAD = "padding:6px 12px;border-bottom:1px solid #d0d7de;background:#fff8c5;color:#7d4e00;font-size:12px;font-weight:600";
 const FALLBACK_PRE = "margin:4px 0;padding:8px 10px;background:#f6f8fa;border-radius:6px;white-space:pre-wrap;font-size:12px";
 const CLICK_GRACE_MS = 6000; // after this long without an answer, a click may not have arrived
+const MATH_IGNORE = "tex2jax_ignore mathjax_ignore"; // sanitize.MATH_IGNORE_CLASS: model text is not TeX
 
 const ICON_PATHS = {
   think: "M8 1.8l1.4 4.8 4.8 1.4-4.8 1.4L8 14.2l-1.4-4.8L1.8 8l4.8-1.4z",
@@ -783,6 +784,7 @@ function render({ model, el }) {
     head.setAttribute("style", FALLBACK_HEAD);
     head.textContent = title;
     const card = document.createElement("div");
+    card.className = MATH_IGNORE; // notebook frontends typeset $…$ in HTML outputs
     card.setAttribute("style", FALLBACK_CARD);
     const inner = document.createElement("div");
     inner.setAttribute("style", "padding:6px 12px");
