@@ -178,6 +178,14 @@ def test_only_blocks_followed_by_another_are_finished() -> None:
     assert offset == len("para one\n\n- a\n- b\n\n")
 
 
+def test_the_unfinished_rest_starts_where_markdown_says_even_after_carriage_returns() -> None:
+    # markdown-it counts "\r" and "\r\n" as line ends: so must the offset of the rest
+    text = "para one\r\rpara two\r\n\r\nthi"
+    segments, offset = split_finished_blocks(text)
+    assert segments == ["<p>para one</p>\n", "<p>para two</p>\n"]
+    assert text[offset:] == "thi"
+
+
 def test_an_open_fence_is_never_finished() -> None:
     segments, offset = split_finished_blocks("intro\n\n```py\nx = 1\n\ny = 2\n")
     assert segments == ["<p>intro</p>\n"]

@@ -581,3 +581,12 @@ def test_commands_paths_and_diffs_show_invisible_characters() -> None:
     file = only(transcript, FileChangeView).files[0]
     assert (file.name, file.diff) == ("src/ma⟨U+200B⟩in.py", "+x = 1⟨U+2067⟩")
     assert only(transcript, LineView).text == "a⟨U+200B⟩b"
+
+
+def test_a_streamed_answer_with_carriage_returns_loses_no_text() -> None:
+    final = "para one\r\rpara two\n\nthird and more"
+    transcript = fold(note("item/agentMessage/delta", itemId="m1", delta=final[:-12]))
+    transcript.advance()  # commits the finished paragraphs
+    transcript.apply(note("item/agentMessage/delta", itemId="m1", delta=final[-12:]))
+    transcript.apply(message(final))
+    assert "".join(only(transcript, MessageView).html_segments).endswith("<p>third and more</p>\n")

@@ -222,9 +222,10 @@ def split_finished_blocks(text: str) -> tuple[list[str], int]:
     starts = _block_starts(_MD_BLOCKS.parse(text))
     if len(starts) < 2:
         return [], 0
-    offset = 0
-    for line in text.split("\n", starts[-1])[: starts[-1]]:
-        offset += len(line) + 1
+    offset = 0  # where the last block's line starts; markdown-it ends lines at "\r" too
+    for _ in range(starts[-1]):
+        end = _LINE_END_RE.search(text, offset)
+        offset = end.end() if end is not None else len(text)
     tokens = _MD.parse(text[:offset])
     bounds = [i for i, t in enumerate(tokens) if _is_block_start(t)] + [len(tokens)]
     segments = [
