@@ -590,3 +590,25 @@ def test_a_streamed_answer_with_carriage_returns_loses_no_text() -> None:
     transcript.apply(note("item/agentMessage/delta", itemId="m1", delta=final[-12:]))
     transcript.apply(message(final))
     assert "".join(only(transcript, MessageView).html_segments).endswith("<p>third and more</p>\n")
+
+
+def test_code_is_highlighted_once_not_at_every_flush(monkeypatch: pytest.MonkeyPatch) -> None:
+    # views() runs at every flush that changed anything: re-highlighting every block's code
+    # there made 40 large run_python calls cost 4 s per flush on the driver thread
+    calls: list[str] = []
+    highlight = sanitize.highlight_python
+    monkeypatch.setattr(
+        sanitize, "highlight_python", lambda code: calls.append(code) or highlight(code)
+    )
+    started = {
+        "type": "dynamicToolCall", "id": "call-1", "namespace": "notebook", "tool": "run_python",
+        "arguments": {"code": "x = 1"}, "status": "inProgress",
+    }  # fmt: skip
+    transcript = fold(
+        note("item/started", item=started),
+        ToolAsked("call-1", key="call-1", code="x = 1"),
+        CellProposed("call-2", 1, "y = 2", "then this"),
+    )
+    for _ in range(3):
+        transcript.views()
+    assert sorted(calls) == ["x = 1", "x = 1", "y = 2"]  # the approval's, the call's, the cell's

@@ -355,6 +355,30 @@ def _summarize_arguments(arguments: Any) -> str:
 # --------------------------------------------------------------------------- records
 
 
+class _Memo:
+    """``fn(text)`` for the last ``text`` it was given.
+
+    Views are rebuilt at every flush that changed anything; code is highlighted (a reason
+    rendered, a command unwrapped) again only when its text changed.  Owned by its record.
+    """
+
+    __slots__ = ("_fn", "_text", "_value")
+
+    def __init__(self, fn: Callable[[str], str]) -> None:
+        self._fn = fn
+        self._text: str | None = None
+        self._value = ""
+
+    def __call__(self, text: str) -> str:
+        if text != self._text:
+            self._text, self._value = text, self._fn(text)
+        return self._value
+
+
+def _shown_command(command: str) -> str:
+    return reveal_invisible(display_command(command))
+
+
 class _Record:
     """One mutable block.  ``view()`` freezes it for the renderers."""
 
@@ -557,6 +581,8 @@ class _Command(_Record):
         self.duration_ms: int | None = None
         self.output = TextStream(cap=CAP_CHARS)
         self._stripper = AnsiStripper()
+        self._shown = _Memo(_shown_command)
+        self._full = _Memo(reveal_invisible)
 
     @property
     def stream(self) -> TextStream | None:
@@ -599,8 +625,8 @@ class _Command(_Record):
         return CommandView(
             self.id,
             self.final,
-            command=reveal_invisible(display_command(self.command)),
-            full_command=reveal_invisible(self.command),
+            command=self._shown(self.command),
+            full_command=self._full(self.command),
             cwd=reveal_invisible(self.cwd),
             status=self.status,
             exit_code=self.exit_code,
@@ -647,12 +673,18 @@ class _Diff(_Record):
     def __init__(self) -> None:
         super().__init__("turn-diff")
         self.diff = ""
+        self._view: tuple[str, bool, DiffView] | None = None  # made for (diff, final)
 
     @property
     def visible(self) -> bool:
         return bool(self.diff.strip())
 
     def view(self) -> DiffView:
+        if self._view is None or self._view[:2] != (self.diff, self.final):
+            self._view = (self.diff, self.final, self._make_view())
+        return self._view[2]
+
+    def _make_view(self) -> DiffView:
         text, hidden = cap_text(self.diff)
         added, removed = _diff_counts(self.diff)
         files = tuple(
@@ -698,6 +730,8 @@ class _Approval(_Record):
         self.decisions: tuple[DecisionView, ...] = ()
         self.state = "pending"
         self.decision: str | None = None
+        self._reason_html = _Memo(sanitize.inline_markdown_html)
+        self._code_html = _Memo(sanitize.highlight_python)
 
     @property
     def pending(self) -> bool:
@@ -716,10 +750,10 @@ class _Approval(_Record):
             method=self.method,
             title=self.title,
             reason=self.reason,
-            reason_html=sanitize.inline_markdown_html(self.reason) if self.reason else "",
+            reason_html=self._reason_html(self.reason) if self.reason else "",
             command=reveal_invisible(self.command),
             language=self.language,
-            code_html=sanitize.highlight_python(self.command) if self.language else "",
+            code_html=self._code_html(self.command) if self.language else "",
             cwd=reveal_invisible(self.cwd),
             details=reveal_invisible(self.details),
             decisions=self.decisions,
@@ -739,6 +773,7 @@ class _ToolCall(_Record):
         self.outcome = ""
         self.duration_ms: int | None = None
         self.changed: tuple[str, ...] = ()
+        self._code_html = _Memo(sanitize.highlight_python)
 
     def finalize(self) -> None:
         if not self.final:
@@ -757,7 +792,7 @@ class _ToolCall(_Record):
             outcome=self.outcome,
             duration_ms=self.duration_ms,
             code=reveal_invisible(self.code),
-            code_html=sanitize.highlight_python(self.code) if self.code else "",
+            code_html=self._code_html(self.code) if self.code else "",
             changed=tuple(reveal_invisible(name) for name in self.changed),
         )
 
@@ -765,21 +800,19 @@ class _ToolCall(_Record):
 class _Proposal(_Record):
     def __init__(self, block_id: str, number: int, code: str, explanation: str) -> None:
         super().__init__(block_id)
-        self.number = number
-        self.code = code
-        self.explanation = explanation
         self.final = True
-
-    def view(self) -> ProposalView:
-        return ProposalView(
+        self._view = ProposalView(  # it never changes: rendered once
             self.id,
             True,
-            number=self.number,
-            code=self.code,
-            code_html=sanitize.highlight_python(self.code),
-            explanation=self.explanation,
-            explanation_html=sanitize.inline_markdown_html(self.explanation),
+            number=number,
+            code=code,
+            code_html=sanitize.highlight_python(code),
+            explanation=explanation,
+            explanation_html=sanitize.inline_markdown_html(explanation),
         )
+
+    def view(self) -> ProposalView:
+        return self._view
 
 
 class _Static(_Record):
