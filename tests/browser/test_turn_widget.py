@@ -163,6 +163,7 @@ def test_a_kernel_restart_mid_turn_is_said_and_leaves_a_saved_unfinished_copy(
     (output,) = saved.cells[1].outputs
     assert output.metadata["codex_notebook"]["unfinished"] is True
     assert "application/vnd.jupyter.widget-view+json" not in output.data
+    assert 'class="tex2jax_ignore mathjax_ignore"' in output.data["text/html"]  # not typeset
     reload(page, name)
     again = page.locator(".jp-OutputArea-output").filter(has_text="this turn was lost")
     expect(again).to_contain_text("chunk5")
@@ -200,3 +201,28 @@ def test_the_unfinished_copy_keeps_the_cells_the_agent_proposed(
 def _saved(server: Lab, page: Page, name: str) -> Any:
     save(page, name)
     return nbformat.read(server.root / name, as_version=4)
+
+
+CARD_AND_CONTROL = """\
+from codex_notebook.notebook.blocks import HeaderView, MessageView
+from codex_notebook.notebook.sanitize import markdown_html
+from codex_notebook.notebook.static_html import render_html
+text = "It costs $5 and $10; $$\\\\frac{a}{b}$$"
+answer = MessageView("m", True, html_segments=(markdown_html(text),), text=text)
+display({"text/html": render_html(HeaderView("main", "completed"), [answer]),
+         "text/plain": text}, raw=True)
+display({"text/html": "<p>control: $x^2$</p>", "text/plain": "control"}, raw=True)
+"""
+
+
+def test_the_static_card_is_not_typeset_as_math(server: Lab, frontend: str, nb_page: Page) -> None:
+    # Notebook frontends typeset $…$ in HTML outputs: a model's "$5 and $10" must stay text
+    page = nb_page
+    open_and_run(page, server, frontend, f"dollars-{frontend}.ipynb", CARD_AND_CONTROL)
+    control = page.locator('.jp-OutputArea-output[data-mime-type="text/html"]').filter(
+        has_text="control"
+    )
+    expect(control.locator("mjx-container")).to_have_count(1, timeout=TURN_MS)  # typesetting ran
+    card = static(page)
+    expect(card).to_contain_text("It costs $5 and $10; $$\\frac{a}{b}$$")
+    expect(card.locator("mjx-container")).to_have_count(0)

@@ -161,3 +161,14 @@ def test_format_log_empty() -> None:
 
 def test_parse_log_skips_blank_lines() -> None:
     assert [line.kind for line in parse_log("\n  \nERROR: x\n")] == ["error"]
+
+
+def test_terminal_escapes_other_than_colours_are_stripped() -> None:
+    # a hyperlink (OSC 8), a clipboard write (OSC 52), a title: live in a terminal
+    raw = (
+        "ERROR codex_core: \x1b]8;;https://evil.example\x07click\x1b]8;;\x07"
+        "\x1b]52;c;ZXZpbA==\x07\x1b]0;title\x1b\\ rejected\x07\x08"
+    )
+    for line in (classify(raw), classify_notification("warning", {"message": raw})):
+        assert "\x1b" not in line.text and "\x07" not in line.text and "\x08" not in line.text
+        assert "click" in line.text

@@ -41,6 +41,8 @@ ATTACKS = [
     "&lt;img src=x onerror=alert(1)&gt;",
     "<https://ok.example/x> <javascript:alert(1)>",
     "<div\nonmouseover=alert(1)>text</div>",
+    "!![leak](https://evil.example/p.png)",
+    "Wow!![leak](https://evil.example/p.png) and ![a]![b](https://evil.example/p.png)",
 ]
 
 
@@ -78,6 +80,15 @@ def test_https_links_open_in_a_new_tab_without_opener() -> None:
     html = markdown_html("[docs](https://example.com)")
     assert 'href="https://example.com"' in html
     assert 'target="_blank"' in html and "noopener" in html
+
+
+def test_only_http_https_and_mailto_become_links() -> None:
+    # a relative link would open the Jupyter server's own pages (``/logout``) from a click
+    text = "[r](rel/x) [a](/logout) [p](//e.example/p) [f](ftp://e.example) ![i](img.png)"
+    for html in (markdown_html(text), inline_markdown_html(text)):
+        assert "href" not in html
+    assert "https://e.example" in markdown_html("[ok](https://e.example) <a@b.example>")
+    assert "mailto:a@b.example" in markdown_html("<a@b.example>")
 
 
 def test_tables_code_and_strikethrough_render() -> None:
@@ -134,11 +145,19 @@ def test_safe_markdown_is_inert_for_any_text(text: str) -> None:
         ("1. not a list", r"1\. not a list"),
         ("<img onerror=x> & co", "&lt;img onerror=x> &amp; co"),
         ("a*b*_c_`d`[e](f)|~", r"a\*b\*\_c\_\`d\`\[e\](f)\|\~"),
+        ("a\r<div>\r\n# b", "a &lt;div> # b"),
     ],
 )
 def test_plain_text_in_markdown_is_shown_exactly(text: str, expected: str) -> None:
     assert md_text(text) == expected
     assert _html_tokens(md_text(text)) == []
+
+
+def test_code_spans_and_fences_end_lines_where_markdown_does() -> None:
+    # "\r" ends a line for every markdown renderer: it must not end a code span's line
+    assert md_code("a\r<div>\r\nb") == "`a <div> b`"
+    assert md_fence("a\r<div>\r\nb") == "```\na\n<div>\nb\n```"
+    assert _html_tokens("> " + md_code("x\r<details open ontoggle=alert(1)>")) == []
 
 
 def test_code_spans_and_fences_outgrow_the_backticks_they_hold() -> None:
@@ -157,6 +176,14 @@ def test_only_blocks_followed_by_another_are_finished() -> None:
     segments, offset = split_finished_blocks("para one\n\n- a\n- b\n\nrest")
     assert segments == ["<p>para one</p>\n", "<ul>\n<li>a</li>\n<li>b</li>\n</ul>\n"]
     assert offset == len("para one\n\n- a\n- b\n\n")
+
+
+def test_the_unfinished_rest_starts_where_markdown_says_even_after_carriage_returns() -> None:
+    # markdown-it counts "\r" and "\r\n" as line ends: so must the offset of the rest
+    text = "para one\r\rpara two\r\n\r\nthi"
+    segments, offset = split_finished_blocks(text)
+    assert segments == ["<p>para one</p>\n", "<p>para two</p>\n"]
+    assert text[offset:] == "thi"
 
 
 def test_an_open_fence_is_never_finished() -> None:
@@ -183,6 +210,7 @@ HOSTILE = {
     "nested lists": "".join("  " * (i % 200) + "- x\n" for i in range(60_000)),
     "paragraphs of emphasis": ("*a " * 500 + "\n\n") * 650,
     "fences in lists": "- a\n  ```\n  <img onerror=x>\n" * 40_000,
+    "reference definitions": "[a]: https://e.example\n" * 40_000,
 }
 
 
@@ -208,6 +236,18 @@ def test_a_megabyte_of_hostile_markdown_renders_safely(name: str) -> None:
     assert_inert(markdown_html(text))
     assert _raw_angles_outside_code(safe_markdown(text)) == 0
     split_finished_blocks(text)
+
+
+def test_a_table_is_not_padded_into_a_bigger_one() -> None:
+    # padding every cell to its column's widest multiplies the size: one wide cell
+    # per column and n rows give n x columns x width characters
+    columns, width = 60, 200
+    rows = [
+        "|" + "|".join("x" * width if c == r else "" for c in range(columns)) + "|"
+        for r in range(columns)
+    ]
+    table = "\n".join(["|" + "h|" * columns, "|" + "-|" * columns, *rows])
+    assert len(safe_markdown(table)) < 2 * len(table)
 
 
 def test_an_overlong_paragraph_is_shown_as_text() -> None:

@@ -15,6 +15,7 @@ from codex_notebook.notebook.text import (
     cap_text,
     format_duration,
     format_tokens,
+    reveal_invisible,
     strip_ansi,
     u16len,
 )
@@ -87,3 +88,11 @@ def test_the_widget_formats_durations_exactly_as_python_does() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == [format_duration(ms) for ms in DURATIONS]
+
+
+def test_invisible_and_direction_characters_are_revealed_and_nothing_else() -> None:
+    assert reveal_invisible("a\u202eb\u2066c\u200bd\ufeff\U000e0041") == (
+        "a⟨U+202E⟩b⟨U+2066⟩c⟨U+200B⟩d⟨U+FEFF⟩⟨U+E0041⟩"
+    )
+    for text in ("plain", "é ü 漢字 🙂", "שלום עולם", "مرحبا"):
+        assert reveal_invisible(text) == text

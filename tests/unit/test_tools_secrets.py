@@ -317,3 +317,13 @@ def test_exception_names_are_not_credentials(name: str) -> None:
 
 def test_an_exception_naming_a_missing_column_keeps_the_column() -> None:
     assert Scrubber()("KeyError: 'Revenue'") == "KeyError: 'Revenue'"
+
+
+@pytest.mark.timeout(30)  # ~60 s with a key pattern that backtracks at every letter
+def test_scrubbing_hostile_text_stays_cheap() -> None:
+    # A tool's error can quote a model argument whole (an ``inspect`` name), and it is
+    # scrubbed on the kernel's main thread: 4 MB each of identifier runs, ``a=a=…`` and
+    # unterminated quotes after a key
+    scrub = Scrubber(environ={})
+    for text in ("a" * 4_000_000, "a=" * 2_000_000, ('x="' + "y" * 600) * 6_600):
+        assert scrub(text) == text

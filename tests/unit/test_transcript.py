@@ -541,3 +541,74 @@ def test_a_long_paragraph_is_not_reparsed_while_it_streams(
     transcript.advance()
     assert len(parses) == 1
     assert only(transcript, MessageView).html_segments[0].startswith("<p>chunk0")
+
+
+# --------------------------------------------------------------------------- adversarial
+
+#: Trojan Source: shown, this reads as a comment; run, the code after it is live.
+_TROJAN = 'ok = check(user)  # \u202e \u2066if user.admin\u2069 \u2066\nrm("/")'
+
+
+def test_code_a_person_approves_or_inserts_shows_its_direction_controls() -> None:
+    started = {
+        "type": "dynamicToolCall", "id": "call-1", "namespace": "notebook", "tool": "run_python",
+        "arguments": {"code": _TROJAN}, "status": "inProgress",
+    }  # fmt: skip
+    transcript = fold(
+        note("item/started", item=started),
+        ToolAsked("call-1", key="call-1", code=_TROJAN),
+        CellProposed("call-2", 1, _TROJAN, "try it"),
+    )
+    approval, proposal = only(transcript, ApprovalView), only(transcript, ProposalView)
+    for shown in (approval.code_html, approval.command, proposal.code_html,
+                  only(transcript, ToolCallView).code_html):  # fmt: skip
+        assert "\u202e" not in shown and "\u2066" not in shown
+        assert "⟨U+202E⟩" in shown and "⟨U+2066⟩" in shown
+    assert proposal.code == _TROJAN  # what "Insert below" and Copy put in: exactly the code
+
+
+def test_commands_paths_and_diffs_show_invisible_characters() -> None:
+    command = {"type": "commandExecution", "id": "c1", "status": "inProgress",
+               "command": "rm -rf ./build\u202e/txt.*", "cwd": "/tmp/wo\u200brk"}  # fmt: skip
+    change = {"path": "src/ma\u200bin.py", "kind": "add", "diff": "x = 1\u2067\n"}
+    transcript = fold(
+        note("item/started", item=command),
+        note("item/completed", item={"type": "fileChange", "id": "f1", "changes": [change]}),
+        note("item/completed", item={"type": "webSearch", "id": "w1", "query": "a\u200bb"}),
+    )
+    shown = only(transcript, CommandView)
+    assert (shown.command, shown.cwd) == ("rm -rf ./build⟨U+202E⟩/txt.*", "/tmp/wo⟨U+200B⟩rk")
+    file = only(transcript, FileChangeView).files[0]
+    assert (file.name, file.diff) == ("src/ma⟨U+200B⟩in.py", "+x = 1⟨U+2067⟩")
+    assert only(transcript, LineView).text == "a⟨U+200B⟩b"
+
+
+def test_a_streamed_answer_with_carriage_returns_loses_no_text() -> None:
+    final = "para one\r\rpara two\n\nthird and more"
+    transcript = fold(note("item/agentMessage/delta", itemId="m1", delta=final[:-12]))
+    transcript.advance()  # commits the finished paragraphs
+    transcript.apply(note("item/agentMessage/delta", itemId="m1", delta=final[-12:]))
+    transcript.apply(message(final))
+    assert "".join(only(transcript, MessageView).html_segments).endswith("<p>third and more</p>\n")
+
+
+def test_code_is_highlighted_once_not_at_every_flush(monkeypatch: pytest.MonkeyPatch) -> None:
+    # views() runs at every flush that changed anything: re-highlighting every block's code
+    # there made 40 large run_python calls cost 4 s per flush on the driver thread
+    calls: list[str] = []
+    highlight = sanitize.highlight_python
+    monkeypatch.setattr(
+        sanitize, "highlight_python", lambda code: calls.append(code) or highlight(code)
+    )
+    started = {
+        "type": "dynamicToolCall", "id": "call-1", "namespace": "notebook", "tool": "run_python",
+        "arguments": {"code": "x = 1"}, "status": "inProgress",
+    }  # fmt: skip
+    transcript = fold(
+        note("item/started", item=started),
+        ToolAsked("call-1", key="call-1", code="x = 1"),
+        CellProposed("call-2", 1, "y = 2", "then this"),
+    )
+    for _ in range(3):
+        transcript.views()
+    assert sorted(calls) == ["x = 1", "x = 1", "y = 2"]  # the approval's, the call's, the cell's

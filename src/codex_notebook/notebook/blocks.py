@@ -13,7 +13,10 @@ JavaScript view displays the strings it is given.
 
 Model-controlled strings are stored raw; each renderer escapes them for its
 own format.  The only pre-rendered HTML is ``html_segments`` / ``reason_html``,
-produced by :mod:`.sanitize`.
+produced by :mod:`.sanitize`.  What a person approves or inserts (commands,
+code, paths, diffs) has its invisible and direction-changing characters written
+out (``⟨U+202E⟩``, :func:`.text.reveal_invisible`) so that every renderer shows
+what runs; only ``ProposalView.code``, what "Insert below" inserts, stays exact.
 """
 
 from __future__ import annotations

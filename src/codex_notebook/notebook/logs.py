@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .text import strip_ansi
+
 __all__ = [
     "LogKind",
     "LogLine",
@@ -32,7 +34,6 @@ __all__ = [
 
 LogKind = Literal["harmless", "info", "warning", "error"]
 
-_ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # tracing's format: "2026-12-01T12:34:37.295885Z ERROR codex_core::session: message"
 _TRACING_RE = re.compile(
     r"^(?:\d{4}-\d\d-\d\dT[\d:.]+Z?\s+)?(?P<level>ERROR|WARN|WARNING|INFO|DEBUG|TRACE)\b"
@@ -159,7 +160,9 @@ _RULES: tuple[_Rule, ...] = (
 
 
 def _strip(text: str) -> str:
-    return _ANSI_RE.sub("", text).rstrip()
+    # every terminal escape, not only colours: a hyperlink (OSC 8) or a clipboard write
+    # (OSC 52) in server text would be live where %codex log is printed to a terminal
+    return strip_ansi(text).rstrip()
 
 
 def _match_rule(text: str) -> _Rule | None:

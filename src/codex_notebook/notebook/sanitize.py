@@ -38,13 +38,18 @@ from typing import Any
 import mdformat.plugins
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.rules_block import StateBlock
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from mdformat.renderer import DEFAULT_RENDERERS, MDRenderer, RenderContext, RenderTreeNode
 
+from .text import reveal_invisible
+
 __all__ = [
+    "MATH_IGNORE_CLASS",
     "MAX_INLINE_CHARS",
     "MAX_INLINE_DELIMITERS",
+    "MAX_REFERENCE_LINES",
     "clean_static_html",
     "escape_html",
     "fence_closing",
@@ -95,6 +100,28 @@ def _guarded_inline(state: StateCore) -> None:
             state.md.inline.parse(content, state.md, state.env, token.children)
 
 
+#: A link reference definition is looked for within this many lines.
+MAX_REFERENCE_LINES = 10
+
+
+def _bounded(reference: Any) -> Any:
+    """markdown-it's ``reference`` rule, reading at most :data:`MAX_REFERENCE_LINES` lines.
+
+    The rule (markdown-it-py 3) joins every line up to the next blank one before it
+    reads one definition, so n definitions in a row cost n² (a minute for 60 KB).
+    """
+
+    def rule(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+        line_max = state.lineMax
+        state.lineMax = min(line_max, start + MAX_REFERENCE_LINES)
+        try:
+            return bool(reference(state, start, min(end, state.lineMax), silent))
+        finally:
+            state.lineMax = line_max
+
+    return rule
+
+
 def _render_image(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
     """Images are never loaded: an http(s) image becomes a link, anything else its alt text."""
     token = tokens[idx]
@@ -105,9 +132,21 @@ def _render_image(self: Any, tokens: Sequence[Token], idx: int, options: Any, en
     return f"[image: {alt}]"
 
 
+class _Parser(MarkdownIt):
+    def validateLink(self, url: str) -> bool:
+        """Only http, https and mailto become links (or images); the rest stays text.
+
+        markdown-it's default also allows relative URLs: in a notebook they point at
+        the Jupyter server's own pages, one click away from ``/logout``.
+        """
+        return _LINK_RE.match(url) is not None
+
+
 def _parser() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+    md = _Parser("commonmark", {"html": False}).enable(["table", "strikethrough"])
     md.core.ruler.at("inline", _guarded_inline)
+    reference = next(r for r in md.block.ruler.__rules__ if r.name == "reference")
+    md.block.ruler.at("reference", _bounded(reference.fn), {"alt": reference.alt})
     md.add_render_rule("image", _render_image)
     return md
 
@@ -183,9 +222,10 @@ def split_finished_blocks(text: str) -> tuple[list[str], int]:
     starts = _block_starts(_MD_BLOCKS.parse(text))
     if len(starts) < 2:
         return [], 0
-    offset = 0
-    for line in text.split("\n", starts[-1])[: starts[-1]]:
-        offset += len(line) + 1
+    offset = 0  # where the last block's line starts; markdown-it ends lines at "\r" too
+    for _ in range(starts[-1]):
+        end = _LINE_END_RE.search(text, offset)
+        offset = end.end() if end is not None else len(text)
     tokens = _MD.parse(text[:offset])
     bounds = [i for i, t in enumerate(tokens) if _is_block_start(t)] + [len(tokens)]
     segments = [
@@ -227,32 +267,46 @@ MAX_HIGHLIGHT_CHARS = 20_000
 
 
 def highlight_python(code: str) -> str:
-    """Python code → HTML with token classes (``cxn-hl-k`` ...), sanitized; plain when long."""
+    """Python code → HTML with token classes (``cxn-hl-k`` ...), sanitized; plain when long.
+
+    Invisible and direction-changing characters are shown (:func:`.text.reveal_invisible`):
+    the person approves or inserts the code they read.
+    """
     if len(code) > MAX_HIGHLIGHT_CHARS:
-        return escape_html(code)
+        return reveal_invisible(escape_html(code))
     from pygments import highlight
     from pygments.formatters import HtmlFormatter
     from pygments.lexers import PythonLexer
 
     formatter = HtmlFormatter(nowrap=True, classprefix="cxn-hl-")
-    return str(_code_cleaner.clean(highlight(code, PythonLexer(), formatter)))
+    return reveal_invisible(str(_code_cleaner.clean(highlight(code, PythonLexer(), formatter))))
 
 
 # --------------------------------------------------------------------------- markdown out
 
 
 _LT = "\ue000"  # stands for "<" while mdformat escapes the rest of a text
+_BANG = "\ue001"  # stands for a "!" that ends a text followed by more inline markdown
+_DOLLAR = "\ue002"  # stands for "$"
 
 
 def _text(node: RenderTreeNode, context: RenderContext) -> str:
     # Every "<" of model text becomes "&lt;": mdformat escapes only the ones CommonMark
     # would read as markup, and as "\<", which other renderers do not all honour.
+    # A "!" just before what follows (an image rendered as a link, say) becomes "&#33;":
+    # "!" + "[…](…)" would be an image, loaded as soon as the markdown is shown.
+    # "$" becomes "\$": renderers with math support (GitHub, JupyterLab) would typeset
+    # "$5 and $10" as a formula, and run model TeX through MathJax.
     token = node.token
     assert token is not None
     original = token.content
-    token.content = original.replace("<", _LT)
+    content = original.replace("<", _LT).replace("$", _DOLLAR)
+    if content.endswith("!") and node.next_sibling is not None:
+        content = content[:-1] + _BANG
+    token.content = content
     try:
-        return DEFAULT_RENDERERS["text"](node, context).replace(_LT, "&lt;")
+        rendered = DEFAULT_RENDERERS["text"](node, context)
+        return rendered.replace(_LT, "&lt;").replace(_BANG, "&#33;").replace(_DOLLAR, "\\$")
     finally:
         token.content = original
 
@@ -294,8 +348,28 @@ def _strikethrough(node: RenderTreeNode, context: RenderContext) -> str:
     return "~~" + "".join(child.render(context) for child in node.children) + "~~"
 
 
+_DELIMITERS = {"left": ":--", "right": "--:", "center": ":-:"}
+
+
+def _table(node: RenderTreeNode, context: RenderContext) -> str:
+    # as mdformat-tables', but cells are not padded to their column's width: padding
+    # multiplies the size (one wide cell per column, n rows: n x columns x width)
+    lines = []
+    for row in (n for n in node.walk(include_self=False) if n.type == "tr"):
+        cells = [cell.render(context) for cell in row.children]
+        lines.append("| " + " | ".join(cells) + " |")
+        if len(lines) == 1:
+            aligns = [str(cell.attrs.get("style", "")).partition(":")[2] for cell in row.children]
+            lines.append("| " + " | ".join(_DELIMITERS.get(a, "---") for a in aligns) + " |")
+    return "\n".join(lines)
+
+
+_TABLES = mdformat.plugins.PARSER_EXTENSIONS["tables"]
+
+
 class _SafeMarkdownPlugin:
-    """mdformat renderers that keep model HTML, images and odd links inert."""
+    """mdformat renderers that keep model HTML, images and odd links inert (and
+    mdformat-tables' cells and escaping, with tables of our own)."""
 
     RENDERERS: Mapping[str, Callable[[RenderTreeNode, RenderContext], str]] = {
         "text": _text,
@@ -303,8 +377,11 @@ class _SafeMarkdownPlugin:
         "image": _image,
         "s": _strikethrough,
         "list_item": _list_item,
+        "table": _table,
+        "th": _TABLES.RENDERERS["th"],
+        "td": _TABLES.RENDERERS["td"],
     }
-    POSTPROCESSORS: Mapping[str, Any] = {}
+    POSTPROCESSORS: Mapping[str, Any] = dict(_TABLES.POSTPROCESSORS)
 
     @staticmethod
     def update_mdit(mdit: MarkdownIt) -> None:
@@ -313,7 +390,7 @@ class _SafeMarkdownPlugin:
 
 _MDFORMAT_OPTIONS: MutableMapping[str, Any] = {
     **_MD.options,
-    "parser_extension": [mdformat.plugins.PARSER_EXTENSIONS["tables"], _SafeMarkdownPlugin],
+    "parser_extension": [_SafeMarkdownPlugin],
     "mdformat": {"number": True},
 }
 
@@ -325,7 +402,9 @@ def safe_markdown(text: str) -> str:
     return MDRenderer().render(_MD.parse(text), _MDFORMAT_OPTIONS, {}).strip()
 
 
-_MD_INLINE_RE = re.compile(r"([\\`*_\[\]~|])")
+#: Where CommonMark ends a line: "\n", "\r\n" and a lone "\r" alike.
+_LINE_END_RE = re.compile(r"\r\n?|\n")
+_MD_INLINE_RE = re.compile(r"([\\`*_\[\]~|$])")
 _MD_LINE_START_RE = re.compile(
     r"^(\s*)(>|#{1,6}(?=\s|$)|[-+](?=\s|$)|\d{1,9}(?=[.)](?:\s|$))|[-=](?=[-=\s]*$))"
 )
@@ -333,7 +412,7 @@ _MD_LINE_START_RE = re.compile(
 
 def md_text(text: str) -> str:
     """Plain text as inert markdown: shown exactly, never markup (one line)."""
-    text = " ".join(text.split("\n"))
+    text = _LINE_END_RE.sub(" ", text)
     text = text.replace("&", "&amp;").replace("<", "&lt;")
     text = _MD_INLINE_RE.sub(r"\\\1", text)
     return _MD_LINE_START_RE.sub(_escape_line_start, text)
@@ -356,7 +435,7 @@ def _longest_run(text: str, char: str) -> int:
 
 def md_code(text: str) -> str:
     """Text as an inline code span (one line), whatever backticks it holds."""
-    text = " ".join(text.split("\n"))
+    text = _LINE_END_RE.sub(" ", text)
     ticks = "`" * (_longest_run(text, "`") + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
     return f"{ticks}{pad}{text}{pad}{ticks}"
@@ -366,7 +445,12 @@ _INFO_RE = re.compile(r"[^A-Za-z0-9_+\-.]")
 
 
 def md_fence(text: str, info: str = "") -> str:
-    """Text as a fenced code block, shown verbatim whatever it holds."""
+    """Text as a fenced code block, shown verbatim whatever it holds.
+
+    Line ends become ``\\n``: a lone ``\\r`` ends a line for a markdown renderer, and
+    a caller that prefixes lines (a quote) must see every line.
+    """
+    text = _LINE_END_RE.sub("\n", text)
     fence = "`" * max(3, _longest_run(text, "`") + 1)
     body = text if text.endswith("\n") or not text else text + "\n"
     return f"{fence}{_INFO_RE.sub('', info)}\n{body}{fence}"
@@ -380,10 +464,14 @@ _STATIC_STYLE_PROPS = {
     "opacity", "overflow", "overflow-x", "padding", "text-align", "text-decoration",
     "white-space", "word-break", "border-collapse", "list-style", "padding-left",
 }  # fmt: skip
+#: The one class the static card carries: MathJax (JupyterLab, nbviewer) leaves it alone.
+MATH_IGNORE_CLASS = "tex2jax_ignore mathjax_ignore"
+
 _static_cleaner = nh3.Cleaner(
     tags=_MD_TAGS | {"details", "summary"},
     clean_content_tags=_DROP_WITH_CONTENT,
     attributes={**_MD_ATTRS, "*": {"style", "title"}},
+    allowed_classes={"div": set(MATH_IGNORE_CLASS.split())},
     url_schemes=_URL_SCHEMES,
     link_rel="noopener noreferrer nofollow",
     set_tag_attribute_values={"a": {"target": "_blank"}},

@@ -1,6 +1,7 @@
 """The static HTML card of a turn: what a saved notebook shows without widgets.
 
-Inline styles only (GitHub and nbviewer drop ``<style>`` and classes); colours
+Inline styles only (GitHub and nbviewer drop ``<style>`` and classes; the card's
+one class only asks MathJax not to typeset model text); colours
 are translucent or theme variables with fallbacks, so light and dark both
 read.  Input is the typed block schema; every model-controlled string is
 escaped here, the pre-rendered markdown segments were sanitized by
@@ -30,8 +31,9 @@ from .blocks import (
     ReasoningView,
     ToolCallView,
 )
-from .sanitize import clean_static_html, inline_markdown_html
+from .sanitize import MATH_IGNORE_CLASS, clean_static_html, inline_markdown_html
 from .sanitize import escape_html as _e
+from .text import reveal_invisible
 
 __all__ = ["render_html"]
 
@@ -257,7 +259,7 @@ def _proposal(b: ProposalView) -> str:
     explanation = f'<div style="{_S_MUTED}">{b.explanation_html}</div>' if b.explanation else ""
     return (
         f'<div style="{_S_ROW}"><div style="font-weight:600;font-size:12px">'
-        f"Proposed cell {b.number}</div>{explanation}{_pre(b.code)}"
+        f"Proposed cell {b.number}</div>{explanation}{_pre(reveal_invisible(b.code))}"
         f'<div style="{_S_SMALL}">Insert it with {_code(f"%codex insert {b.number}")}</div></div>'
     )
 
@@ -319,5 +321,9 @@ def _header(h: HeaderView) -> str:
 def render_html(header: HeaderView, blocks: Sequence[BlockView]) -> str:
     """The turn as one self-contained, sanitized HTML card."""
     body = "".join(_block(b) for b in blocks) or f'<div style="{_S_MUTED}">(no output)</div>'
-    card = f'<div style="{_S_CARD}">{_header(header)}<div style="{_S_BODY}">{body}</div></div>'
+    # JupyterLab typesets $…$ in HTML outputs: model text is not TeX ("$5 and $10")
+    card = (
+        f'<div class="{MATH_IGNORE_CLASS}" style="{_S_CARD}">{_header(header)}'
+        f'<div style="{_S_BODY}">{body}</div></div>'
+    )
     return clean_static_html(card)

@@ -9,6 +9,7 @@ through :func:`.sanitize.md_text` (plain text), :func:`.sanitize.md_code` or
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,12 +30,14 @@ from .blocks import (
     ToolCallView,
 )
 from .sanitize import md_code, md_fence, md_text, safe_markdown
+from .text import reveal_invisible, strip_ansi
 
 __all__ = ["render_markdown", "render_plain"]
 
 
 def _quote(text: str) -> str:
-    return "\n".join("> " + line if line else ">" for line in text.split("\n"))
+    # every line a renderer sees ("\r" ends one too) gets the prefix
+    return "\n".join("> " + line if line else ">" for line in re.split(r"\r\n?|\n", text))
 
 
 def _message(b: MessageView) -> str:
@@ -116,7 +119,7 @@ def _proposal(b: ProposalView) -> str:
     parts = [f"**Proposed cell {b.number}**"]
     if b.explanation:
         parts.append(safe_markdown(b.explanation))
-    parts.append(md_fence(b.code, "python"))
+    parts.append(md_fence(reveal_invisible(b.code), "python"))  # shown as it runs
     parts.append(f"*Insert it with* {md_code(f'%codex insert {b.number}')}")
     return "\n\n".join(parts)
 
@@ -180,4 +183,4 @@ def render_plain(header: HeaderView, blocks: Sequence[BlockView], answer: str) -
     if answer.strip():
         plain.append(answer.strip())
     plain += [f"Error: {b.message}" for b in blocks if isinstance(b, ErrorView)]
-    return "\n\n".join(plain)
+    return strip_ansi("\n\n".join(plain))  # a terminal would act on escapes in model text

@@ -19,6 +19,7 @@ __all__ = [
     "cap_text",
     "format_duration",
     "format_tokens",
+    "reveal_invisible",
     "strip_ansi",
     "u16len",
 ]
@@ -91,6 +92,26 @@ class AnsiStripper:
     def flush(self) -> str:
         rest, self._carry = self._carry, ""
         return strip_ansi(rest)
+
+
+#: Characters that are not shown, or that reorder what is shown around them: bidi
+#: marks, embeddings, overrides and isolates ("Trojan Source"), zero-width characters,
+#: invisible operators, Hangul fillers (blank-looking identifiers), tag characters.
+_INVISIBLE_RE = re.compile(
+    "[\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069"
+    "\u3164\ufeff\uffa0\U000e0000-\U000e007f]"
+)
+
+
+def reveal_invisible(text: str) -> str:
+    """``text`` with each invisible or direction-changing character written as ``⟨U+202E⟩``.
+
+    For what a person approves or inserts (code, commands, paths, diffs): shown raw,
+    ``x\u202e…`` displays in an order that is not the one that runs.
+    """
+    if text.isascii():
+        return text
+    return _INVISIBLE_RE.sub(lambda m: f"⟨U+{ord(m.group()):04X}⟩", text)
 
 
 def cap_text(text: str, *, chars: int = CAP_CHARS, lines: int = CAP_LINES) -> tuple[str, int]:

@@ -50,7 +50,15 @@ from .blocks import (
     StepView,
     ToolCallView,
 )
-from .text import CAP_CHARS, AnsiStripper, TextStream, cap_text, strip_ansi, u16len
+from .text import (
+    CAP_CHARS,
+    AnsiStripper,
+    TextStream,
+    cap_text,
+    reveal_invisible,
+    strip_ansi,
+    u16len,
+)
 
 __all__ = [
     "ApprovalDecided",
@@ -271,7 +279,10 @@ def _file_view(path: str, kind: str, move_path: str | None, diff: str) -> FileVi
     unified = _unified(kind, diff)
     added, removed = _diff_counts(unified)
     shown, hidden = cap_text(unified)
-    return FileView(path, kind, move_path, added, removed, shown, hidden)
+    move_path = reveal_invisible(move_path) if move_path else None
+    return FileView(
+        reveal_invisible(path), kind, move_path, added, removed, reveal_invisible(shown), hidden
+    )
 
 
 def _file_views(changes: Any) -> tuple[FileView, ...]:
@@ -342,6 +353,30 @@ def _summarize_arguments(arguments: Any) -> str:
 
 
 # --------------------------------------------------------------------------- records
+
+
+class _Memo:
+    """``fn(text)`` for the last ``text`` it was given.
+
+    Views are rebuilt at every flush that changed anything; code is highlighted (a reason
+    rendered, a command unwrapped) again only when its text changed.  Owned by its record.
+    """
+
+    __slots__ = ("_fn", "_text", "_value")
+
+    def __init__(self, fn: Callable[[str], str]) -> None:
+        self._fn = fn
+        self._text: str | None = None
+        self._value = ""
+
+    def __call__(self, text: str) -> str:
+        if text != self._text:
+            self._text, self._value = text, self._fn(text)
+        return self._value
+
+
+def _shown_command(command: str) -> str:
+    return reveal_invisible(display_command(command))
 
 
 class _Record:
@@ -546,6 +581,8 @@ class _Command(_Record):
         self.duration_ms: int | None = None
         self.output = TextStream(cap=CAP_CHARS)
         self._stripper = AnsiStripper()
+        self._shown = _Memo(_shown_command)
+        self._full = _Memo(reveal_invisible)
 
     @property
     def stream(self) -> TextStream | None:
@@ -588,9 +625,9 @@ class _Command(_Record):
         return CommandView(
             self.id,
             self.final,
-            command=display_command(self.command),
-            full_command=self.command,
-            cwd=self.cwd,
+            command=self._shown(self.command),
+            full_command=self._full(self.command),
+            cwd=reveal_invisible(self.cwd),
             status=self.status,
             exit_code=self.exit_code,
             duration_ms=self.duration_ms,
@@ -636,16 +673,22 @@ class _Diff(_Record):
     def __init__(self) -> None:
         super().__init__("turn-diff")
         self.diff = ""
+        self._view: tuple[str, bool, DiffView] | None = None  # made for (diff, final)
 
     @property
     def visible(self) -> bool:
         return bool(self.diff.strip())
 
     def view(self) -> DiffView:
+        if self._view is None or self._view[:2] != (self.diff, self.final):
+            self._view = (self.diff, self.final, self._make_view())
+        return self._view[2]
+
+    def _make_view(self) -> DiffView:
         text, hidden = cap_text(self.diff)
         added, removed = _diff_counts(self.diff)
         files = tuple(
-            FileView(path, added=a, removed=r)
+            FileView(reveal_invisible(path), added=a, removed=r)
             for path, diff in split_unified_diff(self.diff)
             for a, r in [_diff_counts(diff)]
         )
@@ -655,7 +698,7 @@ class _Diff(_Record):
             files=files,
             added=added,
             removed=removed,
-            diff=text,
+            diff=reveal_invisible(text),
             hidden_lines=hidden,
         )
 
@@ -687,6 +730,8 @@ class _Approval(_Record):
         self.decisions: tuple[DecisionView, ...] = ()
         self.state = "pending"
         self.decision: str | None = None
+        self._reason_html = _Memo(sanitize.inline_markdown_html)
+        self._code_html = _Memo(sanitize.highlight_python)
 
     @property
     def pending(self) -> bool:
@@ -705,12 +750,12 @@ class _Approval(_Record):
             method=self.method,
             title=self.title,
             reason=self.reason,
-            reason_html=sanitize.inline_markdown_html(self.reason) if self.reason else "",
-            command=self.command,
+            reason_html=self._reason_html(self.reason) if self.reason else "",
+            command=reveal_invisible(self.command),
             language=self.language,
-            code_html=sanitize.highlight_python(self.command) if self.language else "",
-            cwd=self.cwd,
-            details=self.details,
+            code_html=self._code_html(self.command) if self.language else "",
+            cwd=reveal_invisible(self.cwd),
+            details=reveal_invisible(self.details),
             decisions=self.decisions,
             state=self.state,
             decision=self.decision,
@@ -728,6 +773,7 @@ class _ToolCall(_Record):
         self.outcome = ""
         self.duration_ms: int | None = None
         self.changed: tuple[str, ...] = ()
+        self._code_html = _Memo(sanitize.highlight_python)
 
     def finalize(self) -> None:
         if not self.final:
@@ -741,34 +787,32 @@ class _ToolCall(_Record):
             self.final,
             namespace=self.namespace,
             tool=self.tool,
-            arguments=self.arguments,
+            arguments=reveal_invisible(self.arguments),
             status=self.status,
             outcome=self.outcome,
             duration_ms=self.duration_ms,
-            code=self.code,
-            code_html=sanitize.highlight_python(self.code) if self.code else "",
-            changed=self.changed,
+            code=reveal_invisible(self.code),
+            code_html=self._code_html(self.code) if self.code else "",
+            changed=tuple(reveal_invisible(name) for name in self.changed),
         )
 
 
 class _Proposal(_Record):
     def __init__(self, block_id: str, number: int, code: str, explanation: str) -> None:
         super().__init__(block_id)
-        self.number = number
-        self.code = code
-        self.explanation = explanation
         self.final = True
-
-    def view(self) -> ProposalView:
-        return ProposalView(
+        self._view = ProposalView(  # it never changes: rendered once
             self.id,
             True,
-            number=self.number,
-            code=self.code,
-            code_html=sanitize.highlight_python(self.code),
-            explanation=self.explanation,
-            explanation_html=sanitize.inline_markdown_html(self.explanation),
+            number=number,
+            code=code,
+            code_html=sanitize.highlight_python(code),
+            explanation=explanation,
+            explanation_html=sanitize.inline_markdown_html(explanation),
         )
+
+    def view(self) -> ProposalView:
+        return self._view
 
 
 class _Static(_Record):
@@ -1261,7 +1305,7 @@ class Transcript:
             True,
             icon="⚖",
             label="auto-review",
-            text=display_command(subject),
+            text=reveal_invisible(display_command(subject)),
             status=_str(review.get("status")) or "inProgress",
             detail=_str(review.get("rationale")),
         )
@@ -1402,7 +1446,9 @@ def _item_line(item_type: str, item: dict[str, Any], item_id: str, final: bool) 
     status = _str(item.get("status"))
 
     def line(icon: str, label: str, text: str = "", **extra: str) -> LineView:
-        return LineView(item_id, final, icon=icon, label=label, text=text, **extra)
+        return LineView(
+            item_id, final, icon=icon, label=label, text=reveal_invisible(text), **extra
+        )
 
     if item_type == "webSearch":
         action = _dict(item.get("action"))

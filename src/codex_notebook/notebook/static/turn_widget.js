@@ -25,6 +25,7 @@ const FALLBACK_CARD = "border:1px solid #d0d7de;border-radius:8px;margin:4px 0;f
 const FALLBACK_HEAD = "padding:6px 12px;border-bottom:1px solid #d0d7de;background:#fff8c5;color:#7d4e00;font-size:12px;font-weight:600";
 const FALLBACK_PRE = "margin:4px 0;padding:8px 10px;background:#f6f8fa;border-radius:6px;white-space:pre-wrap;font-size:12px";
 const CLICK_GRACE_MS = 6000; // after this long without an answer, a click may not have arrived
+const MATH_IGNORE = "tex2jax_ignore mathjax_ignore"; // sanitize.MATH_IGNORE_CLASS: model text is not TeX
 
 const ICON_PATHS = {
   think: "M8 1.8l1.4 4.8 4.8 1.4-4.8 1.4L8 14.2l-1.4-4.8L1.8 8l4.8-1.4z",
@@ -80,6 +81,11 @@ function icon(name, cls) {
   svg.appendChild(el);
   wrap.appendChild(svg);
   return wrap;
+}
+
+// A class name made from data (a status, a role): one token, whatever the string holds.
+function token(value) {
+  return String(value).replace(/[^A-Za-z0-9_-]+/g, "-");
 }
 
 function h(tag, cls, text) {
@@ -345,7 +351,7 @@ function render({ model, el }) {
   // --- blocks ----------------------------------------------------------------------
 
   function buildMessage(b) {
-    const wrap = h("div", `cxn-block cxn-message cxn-role-${b.role || "answer"}${b.final ? "" : " cxn-live"}`);
+    const wrap = h("div", `cxn-block cxn-message cxn-role-${token(b.role || "answer")}${b.final ? "" : " cxn-live"}`);
     if (b.role === "plan") wrap.appendChild(h("div", "cxn-label", "Proposed plan"));
     const body = h("div", "cxn-md");
     wrap.appendChild(body);
@@ -369,7 +375,7 @@ function render({ model, el }) {
   }
 
   function buildCommand(b) {
-    const details = h("details", `cxn-block cxn-command cxn-st-${b.status}${b.failed ? " cxn-failed" : ""}`);
+    const details = h("details", `cxn-block cxn-command cxn-st-${token(b.status)}${b.failed ? " cxn-failed" : ""}`);
     details.open = initialOpen(b.id, !b.final || b.failed);
     rememberToggle(details, b.id);
     const summary = h("summary", "cxn-summary");
@@ -409,7 +415,7 @@ function render({ model, el }) {
   }
 
   function buildFileChange(b) {
-    const wrap = h("div", `cxn-block cxn-file-change cxn-st-${b.status}`);
+    const wrap = h("div", `cxn-block cxn-file-change cxn-st-${token(b.status)}`);
     for (const f of b.files || []) wrap.appendChild(fileRow(f, `${b.id}/${f.path}`, b.show_diffs));
     if (b.note) wrap.appendChild(h("div", "cxn-note", b.note));
     const pre = h("pre", "cxn-output");
@@ -440,7 +446,7 @@ function render({ model, el }) {
     if (b.explanation) wrap.appendChild(h("div", "cxn-plan-explanation", b.explanation));
     const list = h("ul", "cxn-steps");
     for (const s of b.steps || []) {
-      const li = h("li", `cxn-step cxn-step-${s.status}`);
+      const li = h("li", `cxn-step cxn-step-${token(s.status)}`);
       li.append(h("span", "cxn-step-icon", s.icon), h("span", "", s.step));
       list.appendChild(li);
     }
@@ -449,7 +455,7 @@ function render({ model, el }) {
   }
 
   function buildApproval(b) {
-    const wrap = h("div", `cxn-block cxn-approval cxn-ap-${b.state}`);
+    const wrap = h("div", `cxn-block cxn-approval cxn-ap-${token(b.state)}`);
     const title = h("div", "cxn-approval-title");
     title.append(icon("warn"), h("span", "", b.title || "Allow this?"));
     if (b.state === "pending") title.appendChild(h("span", "cxn-you", "waiting for you"));
@@ -478,7 +484,7 @@ function render({ model, el }) {
       const key = JSON.stringify(b.request);
       const chosen = clicked.get(key);
       for (const d of b.decisions || []) {
-        const btn = h("button", `cxn-btn cxn-btn-${d.decision}${d.recommended ? " cxn-recommended" : ""}`, d.label);
+        const btn = h("button", `cxn-btn cxn-btn-${token(d.decision)}${d.recommended ? " cxn-recommended" : ""}`, d.label);
         btn.type = "button";
         btn.title = d.recommended ? `${d.hint} (suggested by codex)` : d.hint;
         if (chosen || lost) {
@@ -510,7 +516,7 @@ function render({ model, el }) {
   }
 
   function buildTool(b) {
-    const wrap = h("div", `cxn-block cxn-tool cxn-st-${b.status}`);
+    const wrap = h("div", `cxn-block cxn-tool cxn-st-${token(b.status)}`);
     const line = h("div", "cxn-line");
     line.append(b.final ? icon("tool") : h("span", "cxn-spinner"), h("span", "cxn-line-label", "tool"), h("code", "cxn-line-text", b.title));
     if (b.arguments) line.appendChild(h("span", "cxn-line-detail", b.arguments));
@@ -580,7 +586,7 @@ function render({ model, el }) {
   }
 
   function buildNotice(b) {
-    const wrap = h("div", `cxn-block cxn-notice cxn-tone-${b.tone || "info"}`);
+    const wrap = h("div", `cxn-block cxn-notice cxn-tone-${token(b.tone || "info")}`);
     wrap.append(icon(b.tone === "warn" ? "retry" : "info"), h("span", "", b.text));
     return { el: wrap, root: wrap };
   }
@@ -711,7 +717,7 @@ function render({ model, el }) {
     if (live && hd.clock) clockOffset = hd.clock - Date.now();
     const st = hd.status || "starting";
     root.dataset.status = st;
-    root.className = `cxn cxn-status-${st.replace(/\s+/g, "-")}`;
+    root.className = `cxn cxn-status-${token(st)}`;
     thread.textContent = hd.thread || "main";
     status.textContent = st === "waiting for approval" ? "waiting for you" : st;
     // the banner below says it when waiting for approval
@@ -778,6 +784,7 @@ function render({ model, el }) {
     head.setAttribute("style", FALLBACK_HEAD);
     head.textContent = title;
     const card = document.createElement("div");
+    card.className = MATH_IGNORE; // notebook frontends typeset $…$ in HTML outputs
     card.setAttribute("style", FALLBACK_CARD);
     const inner = document.createElement("div");
     inner.setAttribute("style", "padding:6px 12px");

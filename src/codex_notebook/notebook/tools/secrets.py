@@ -214,12 +214,16 @@ def _url_password(match: re.Match[str]) -> str:
     return match.group(1) + REDACTED + "@"
 
 
+# A key starts where a name starts (not right after a letter); the key and a bare value are
+# taken whole ("(?=(?P<x>…))(?P=x)", an atomic group Python 3.10 can read): backtracking into
+# either could never find another match (a separator cannot occur inside a key, and a
+# shorter value fails the same lookahead), only cost ~500 steps at every character.
 _KV = re.compile(
-    r"""(?P<key>[A-Za-z_][A-Za-z0-9_.-]{0,63})
+    r"""(?<![A-Za-z_])(?P<key>[A-Za-z_](?=(?P<rest>[A-Za-z0-9_.-]{0,255}))(?P=rest))
         (?P<sep>["']?\]?[ \t]{0,3}(?:[:=]|=>)[ \t]{0,3})
         (?:
             (?P<q>["'])(?P<quoted>[^"'\n]{1,512}?)(?P=q)
-          | (?P<bare>[A-Za-z0-9+/=_.~-]{4,512})(?![A-Za-z0-9+/=_.~(\[-])
+          | (?=(?P<bare>[A-Za-z0-9+/=_.~-]{4,512}))(?P=bare)(?![A-Za-z0-9+/=_.~(\[-])
         )""",
     re.VERBOSE,
 )
