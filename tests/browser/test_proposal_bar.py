@@ -429,6 +429,33 @@ def test_outputs_without_proposals_get_no_bar(server: Lab, frontend: str, nb_pag
     expect(page.locator(".jp-OutputArea-child.cxn-proposals-host")).to_have_count(1)
 
 
+def test_the_preview_shows_direction_controls_and_the_whole_code_on_hover(
+    server: Lab, frontend: str, nb_page: Page
+) -> None:
+    page = nb_page
+    name = f"bar-bidi-{frontend}.ipynb"
+    # Displayed raw, U+202E would reverse the rest of the line: what runs is not what reads.
+    code = 'access = "user\u202e \u2066# admin\u2069 \u2066"\nprint(access)\n'
+    write_saved(
+        server.root,
+        name,
+        (TURN_CELL, [turn_output(proposals=[{"number": 1, "code": code}])]),
+        (BELOW_CELL, []),
+    )
+    open_saved(page, server, frontend, name)
+    preview = (
+        cell_widget(page, 0)
+        .locator(".jp-OutputArea-child > .cxn-proposals")
+        .locator(".cxn-proposals-preview")
+    )
+    expect(preview).to_have_text(
+        'access = "user⟨U+202E⟩ ⟨U+2066⟩# admin⟨U+2069⟩ ⟨U+2066⟩"  (+1 more line)'
+    )
+    assert preview.get_attribute("title") == (
+        'access = "user⟨U+202E⟩ ⟨U+2066⟩# admin⟨U+2069⟩ ⟨U+2066⟩"\nprint(access)\n'
+    )
+
+
 def test_proposed_code_that_looks_like_html_is_inserted_as_text(
     server: Lab, frontend: str, nb_page: Page, shot: Callable[[Page, str], Path]
 ) -> None:

@@ -26,6 +26,24 @@ export interface IProposalActions {
 
 /** Characters of the code's first line shown next to the buttons. */
 const PREVIEW_CHARS = 72;
+/** Characters of the code shown when the pointer rests on the preview. */
+const TOOLTIP_CHARS = 4000;
+
+/**
+ * Invisible and direction-changing characters ("Trojan Source": bidi marks, embeddings,
+ * overrides and isolates, zero-width characters, invisible operators, blank-looking fillers,
+ * tag characters): the same set as the kernel's `text.reveal_invisible`.
+ */
+const INVISIBLE =
+  /[\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0]|\udb40[\udc00-\udc7f]/g;
+
+/** `text` with each invisible character written as `⟨U+202E⟩`: code reads as it runs. */
+export function revealInvisible(text: string): string {
+  return text.replace(INVISIBLE, ch => {
+    const code = ch.codePointAt(0) ?? 0;
+    return `⟨U+${code.toString(16).toUpperCase().padStart(4, '0')}⟩`;
+  });
+}
 
 /** The first non-blank line of `code`, shortened, and how many non-blank lines follow it. */
 export function preview(code: string): string {
@@ -34,7 +52,7 @@ export function preview(code: string): string {
   if (first < 0) {
     return '(empty cell)';
   }
-  let line = lines[first].trimEnd();
+  let line = revealInvisible(lines[first].trimEnd());
   if (line.length > PREVIEW_CHARS) {
     line = `${line.slice(0, PREVIEW_CHARS - 1)}…`;
   }
@@ -127,6 +145,8 @@ export class ProposalBar extends Widget {
       );
     });
     const shown = element('code', 'cxn-proposals-preview', preview(code));
+    const whole = revealInvisible(code);
+    shown.title = whole.length > TOOLTIP_CHARS ? `${whole.slice(0, TOOLTIP_CHARS)}…` : whole;
     row.append(insert, copy, shown);
     return row;
   }
