@@ -29,6 +29,7 @@ except ImportError:  # pragma: no cover - Windows
 
 import orjson
 
+from ._escapes import strip_ansi
 from .errors import BinaryNotFoundError, TransportClosedError, redact
 
 __all__ = ["LineSink", "SubprocessTransport", "Transport", "resolve_codex_bin"]
@@ -205,7 +206,7 @@ class SubprocessTransport:
             ) from exc
 
     def stderr_tail(self) -> str:
-        return redact("\n".join(self._stderr), self._secrets)
+        return redact(strip_ansi("\n".join(self._stderr)), self._secrets)
 
     def _drain_stderr(self) -> None:
         """The stderr thread: the only reader of stderr, and the one that closes it."""

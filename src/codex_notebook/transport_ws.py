@@ -69,6 +69,7 @@ from websockets.uri import parse_uri
 from websockets.version import version as websockets_version
 
 from ._endpoint import Endpoint, Secret, parse_endpoint
+from ._escapes import strip_ansi
 from .errors import (
     AuthenticationError,
     ConnectionLostError,
@@ -807,7 +808,8 @@ class WebSocketTransport:
         self._events.append(f"{time.strftime('%H:%M:%S')} {self.url}: {self._redact(what)}")
 
     def _redact(self, text: str) -> str:
-        return redact(text, (self._token.reveal(),) if self._token is not None else ())
+        secrets = (self._token.reveal(),) if self._token is not None else ()
+        return redact(strip_ansi(text), secrets)
 
     @staticmethod
     def _from(source: str) -> str:

@@ -89,3 +89,21 @@ def test_the_death_of_codex_is_noticed_while_a_daemon_holds_its_output(
         with pytest.raises(TransportClosedError, match="exited"):
             turn.run(20)
         assert time.monotonic() - started < 10
+
+
+def test_a_dying_servers_stderr_reaches_the_error_without_terminal_escapes(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "codex"
+    script.write_text(
+        "#!/bin/sh\n"  # a hyperlink (OSC 8), a clipboard write (OSC 52), colours, clear screen
+        r"printf 'fatal: \033]8;;http://evil/\007click here\033]8;;\007 "
+        r"\033]52;c;cm0gLXJmIH4=\007\033[31mred\033[0m\033[2J\n' >&2" + "\n"
+        "exit 3\n"
+    )
+    script.chmod(0o755)
+    with pytest.raises(TransportClosedError) as caught:
+        Codex(codex_bin=str(script))
+    message = str(caught.value)
+    assert "fatal: click here red" in message
+    assert "\x1b" not in message and "\x07" not in message

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._escapes import strip_ansi
+
 __all__ = [
     "ErrorFacts",
     "FrameFacts",
@@ -79,7 +81,6 @@ _FRAME_HEADER_RE = re.compile(
     r'File "[^"]*", line \d+.*)$'
 )
 _LIBRARY_RE = re.compile(r"site-packages|dist-packages|[/\\]lib[/\\]python\d|<frozen ")
-_ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _REFUSAL_RE = re.compile(
     r"\b(?:declined|refused|denied|rejected|not allowed|turned (?:it )?off|disabled|"
     r"did not run|was not run|not run)\b",
@@ -158,10 +159,6 @@ class ErrorFacts:
         return match.group(1) if match else None
 
 
-def _strip_ansi(text: str) -> str:
-    return _ANSI_RE.sub("", text)
-
-
 def _loads(text: str) -> Any:
     stripped = text.strip()
     if not stripped or stripped[0] not in "[{":
@@ -189,7 +186,7 @@ def _shape(text: str) -> tuple[int, int] | None:
 
 def code_blocks(text: str) -> list[tuple[str, str]]:
     """Every fenced block in *text* as ``(info, body)``, in order (info lower-cased)."""
-    return [(m.group(3).strip().lower(), m.group(4)) for m in _FENCE_RE.finditer(_strip_ansi(text))]
+    return [(m.group(3).strip().lower(), m.group(4)) for m in _FENCE_RE.finditer(strip_ansi(text))]
 
 
 def inline_code(text: str) -> str | None:
@@ -253,7 +250,7 @@ def _table_row(line: str) -> tuple[str, str] | None:
 
 def variables(answer: str) -> list[Variable]:
     """The variables listed in a ``notebook.variables`` answer, in their order (no duplicates)."""
-    answer = _strip_ansi(answer)
+    answer = strip_ansi(answer)
     parsed = _variables_from_json(_loads(answer))
     if parsed is not None:
         return parsed
@@ -337,7 +334,7 @@ def frame_facts(answer: str) -> FrameFacts:
     ``3 rows × 2 columns``, pandas' ``[3 rows x 2 columns]``; ``columns: [a, b]`` or
     ``Index(['a', 'b'])``; a ``dtypes:`` block; the first fenced block as the head.
     """
-    answer = _strip_ansi(answer)
+    answer = strip_ansi(answer)
     doc = _loads(answer)
     if isinstance(doc, Mapping):
         return _frame_from_json(doc)
@@ -357,7 +354,7 @@ def frame_facts(answer: str) -> FrameFacts:
 
 def error_facts(text: str) -> ErrorFacts | None:
     """The exception a ``last_error`` answer or a traceback reports (the last one), or None."""
-    text = _strip_ansi(text)
+    text = strip_ansi(text)
     found: ErrorFacts | None = None
     for raw in text.splitlines():
         line = raw.strip().lstrip("#>*- ").strip("`*")
@@ -378,7 +375,7 @@ def failing_line(traceback_text: str) -> str | None:
     tracebacks print ``File "...", line k`` and the line below it. The innermost frame that is
     the user's own code wins (a cell, stdin, or a file outside site-packages and the stdlib).
     """
-    text = _strip_ansi(traceback_text)
+    text = strip_ansi(traceback_text)
     user_frame = False
     expect_code = False
     found: str | None = None

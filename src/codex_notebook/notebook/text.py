@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from .._escapes import strip_ansi
+
 __all__ = [
     "CAP_CHARS",
     "CAP_LINES",
@@ -43,28 +45,8 @@ def u16tail(text: str, units: int) -> str:
     return text.encode("utf-16-le")[2 * units :].decode("utf-16-le")
 
 
-_ANSI_RE = re.compile(
-    r"""
-    \x1b\[[0-?]*[ -/]*[@-~]                  # CSI: colours, cursor moves
-  | \x1b\][^\x07\x1b]*(?:\x07|\x1b\\)        # OSC: titles, hyperlinks
-  | \x1b[PX^_][^\x1b]*\x1b\\                 # DCS / SOS / PM / APC
-  | \x1b[ -/]*[0-~]                          # two-byte escapes
-    """,
-    re.VERBOSE,
-)
 #: An escape sequence cut short by the end of the text.
 _INCOMPLETE_RE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b]*|[PX^_][^\x1b]*|[ -/]*)\Z")
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]")
-
-
-def strip_ansi(text: str) -> str:
-    """Remove terminal escape sequences and control characters (keeps tab and newline).
-
-    ``\\r\\n`` becomes ``\\n``; a lone ``\\r`` (progress bars) becomes a newline.
-    """
-    text = _ANSI_RE.sub("", text).replace("\x1b", "")
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return _CONTROL_RE.sub("", text)
 
 
 class AnsiStripper:

@@ -13,19 +13,14 @@ Main thread (the exception's frames may be inspected for context lines).
 from __future__ import annotations
 
 import contextlib
-import re
 import traceback
 from typing import Any
 
-__all__ = ["exception_line", "format_exception", "strip_ansi"]
+from ..._escapes import strip_ansi
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
+__all__ = ["exception_line", "format_exception"]
+
 _MISSING = object()
-
-
-def strip_ansi(text: str) -> str:
-    """Remove terminal colour and control sequences."""
-    return _ANSI.sub("", text)
 
 
 def exception_line(exc: BaseException) -> str:
