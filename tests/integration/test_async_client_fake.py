@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -155,7 +154,7 @@ def test_start_leaves_the_event_loop_free_while_it_connects() -> None:
         asked.set()
         release.wait(10)  # the handshake answer never comes in time
 
-    async def main(url: str) -> tuple[float, int]:
+    async def main(url: str) -> int:
         codex = AsyncCodex(transport=WebSocketTransport(url, open_timeout=2))
         ticks = 0
 
@@ -166,22 +165,19 @@ def test_start_leaves_the_event_loop_free_while_it_connects() -> None:
                 ticks += 1
 
         task = asyncio.create_task(ticker())
-        started = time.monotonic()
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(codex.start(), 0.3)
-        took = time.monotonic() - started
         task.cancel()
         await codex.close()
-        return took, ticks
+        return ticks
 
     with StubServer(handler) as server:
         try:
-            took, ticks = asyncio.run(main(server.url))
+            ticks = asyncio.run(main(server.url))
         finally:
             release.set()
     assert asked.is_set()
-    assert took < 2.0, f"start() held the loop for {took:.1f} s"
-    assert ticks >= 5
+    assert ticks >= 5  # the loop ran while start() connected (it did not wait for it)
 
 
 def test_starting_a_running_client_again_is_refused_without_closing_it(fake_bin: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,11 +34,13 @@ class Expect:
     ``statuses``: cell-source marker -> final status of that ``%%codex`` cell (others: completed).
     ``answers``: cell-source marker -> texts its final Markdown rendering must contain.
     ``outputs``: cell-source marker -> texts the cell's ordinary outputs must contain.
+    ``secrets``: values the notebook defines that no ``%%codex`` output may show.
     """
 
     statuses: dict[str, str]
     answers: dict[str, tuple[str, ...]]
     outputs: dict[str, tuple[str, ...]]
+    secrets: tuple[str, ...] = ()
 
 
 EXPECTED: dict[str, Expect] = {
@@ -95,6 +96,7 @@ EXPECTED: dict[str, Expect] = {
         },
     ),
     "kernel_tools.ipynb": Expect(
+        secrets=("sk-demo-not-a-real-key-0123456789",),
         statuses={},
         answers={
             "What data do I have": (
@@ -142,7 +144,6 @@ class Executed:
     name: str
     nb: Any  # nbformat.NotebookNode
     workdir: Path
-    seconds: float
 
 
 def demo_env() -> dict[str, str]:
@@ -167,9 +168,8 @@ def executed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         store_widget_state=True,
         resources={"metadata": {"path": str(workdir)}},
     )
-    started = time.monotonic()
     client.execute(env=demo_env())
-    return Executed(name, nb, workdir, time.monotonic() - started)
+    return Executed(name, nb, workdir)
 
 
 def code_cells(nb: Any) -> list[Any]:
@@ -288,12 +288,10 @@ def test_executed_notebook_round_trips(executed: Executed) -> None:
     assert [c.get("outputs") for c in code_cells(again)] == [
         c.get("outputs") for c in code_cells(executed.nb)
     ]
-    assert executed.seconds < 100, f"{executed.name} took {executed.seconds:.0f} s"
 
 
 def test_a_key_in_the_namespace_never_reaches_the_agent(executed: Executed) -> None:
-    if executed.name != "kernel_tools.ipynb":
-        pytest.skip("only kernel_tools.ipynb keeps a key in its namespace")
-    for cell in codex_cells(executed.nb):
-        shown = str(cell.get("outputs", []))
-        assert "sk-demo-not-a-real-key" not in shown, cell.source
+    for secret in EXPECTED[executed.name].secrets:
+        assert any(secret in cell.source for cell in code_cells(executed.nb))  # it is defined
+        for cell in codex_cells(executed.nb):
+            assert secret not in str(cell.get("outputs", [])), cell.source
