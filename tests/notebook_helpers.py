@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from codex_notebook.notebook.session import NotebookSession, NotebookTurn
+from tests.waiting import eventually
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
     """Until ``predicate()`` holds (checked every 10 ms), or fail after ``timeout``."""
-    tick = threading.Event()
-    for _ in range(int(timeout * 100)):
-        if predicate():
-            return
-        tick.wait(0.01)
-    raise AssertionError(f"condition not met within {timeout} s")
+    if not eventually(predicate, timeout):
+        raise AssertionError(f"condition not met within {timeout} s")
 
 
 class WidgetRecorder:

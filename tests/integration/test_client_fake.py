@@ -9,7 +9,6 @@ import signal
 import threading
 import time
 import weakref
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from codex_notebook import (
 )
 from codex_notebook.errors import InvalidRequestError, MethodNotFoundError
 from tests.fakes import fake_codex_bin
+from tests.waiting import eventually
 
 
 def deltas(n: int) -> str:
@@ -317,15 +317,6 @@ def test_server_request_ids_are_echoed_as_integers(tmp_path: Path) -> None:
 # -- issue 13 ---------------------------------------------------------------------------------
 
 
-def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
 def test_close_is_not_blocked_by_a_writer_stuck_on_a_full_pipe(tmp_path: Path) -> None:
     binary = fake_codex_bin(tmp_path, FAKE_CODEX_STALL_STDIN=1, FAKE_CODEX_IGNORE_SIGTERM=1)
     codex = Codex(codex_bin=binary)
@@ -343,7 +334,7 @@ def test_close_is_not_blocked_by_a_writer_stuck_on_a_full_pipe(tmp_path: Path) -
     closer = threading.Thread(target=codex.close, daemon=True)
     try:
         sender.start()
-        assert _wait_for(codex._core.transport._write_lock.locked)  # type: ignore[attr-defined]
+        assert eventually(codex._core.transport._write_lock.locked)  # type: ignore[attr-defined]
         closer.start()
         closer.join(15)  # grace 1 s: SIGTERM (ignored), 1 s, SIGKILL
         assert not closer.is_alive(), "close() is stuck behind the blocked writer"
@@ -363,7 +354,7 @@ def test_dropping_the_last_reference_stops_the_app_server(fake_bin: str) -> None
     del codex
     gc.collect()
     assert ref() is None
-    assert _wait_for(lambda: not process.is_running() or process.status() == "zombie")
+    assert eventually(lambda: not process.is_running() or process.status() == "zombie")
 
 
 def test_a_turn_handler_answers_a_request_sent_before_the_turn_start_response(
@@ -473,7 +464,7 @@ def test_turn_cursor_take_never_blocks_and_ends_with_none(codex: Codex) -> None:
 def test_pending_requests_lists_a_deferred_approval_until_it_is_answered(fake_bin: str) -> None:
     with Codex(codex_bin=fake_bin) as codex:
         turn = codex.thread_start().turn("APPROVAL DELTAS:1", request_handler=lambda r: DEFER)
-        assert _wait_for(lambda: bool(turn.pending_requests))
+        assert eventually(lambda: bool(turn.pending_requests))
         (request,) = turn.pending_requests
         assert request.method == "item/commandExecution/requestApproval"
         assert request.respond({"decision": "accept"})
@@ -508,7 +499,7 @@ def test_a_client_collected_on_its_own_reader_thread_still_stops_cleanly(fake_bi
     ref = weakref.ref(codex)
     del codex
     dropped.set()
-    assert _wait_for(lambda: ref() is None)
+    assert eventually(lambda: ref() is None)
     assert collected_under_lock == [True]
     reader.join(15)
     assert not reader.is_alive(), "the reader deadlocked in the finalizer"
@@ -526,7 +517,7 @@ def test_an_endless_timeout_means_no_limit(codex: Codex, how: str) -> None:
         return
     if how == "settled":
         turn = thread.turn("APPROVAL DELTAS:1", request_handler=lambda r: DEFER)
-        assert _wait_for(lambda: bool(turn.pending_requests))
+        assert eventually(lambda: bool(turn.pending_requests))
         (request,) = turn.pending_requests
         threading.Timer(0.1, request.respond, args=({"decision": "accept"},)).start()
         assert request.wait_settled(endless)

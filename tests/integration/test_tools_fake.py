@@ -13,7 +13,7 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from codex_notebook import (
     TransportClosedError,
 )
 from tests.fakes import fake_codex_bin
+from tests.waiting import eventually
 
 SCHEMA = {"type": "object", "properties": {"x": {"type": "integer"}}}
 
@@ -41,15 +42,6 @@ def kernel(*tools: Tool) -> Toolset:
 
 def echo(call: ToolCall) -> ToolResult:
     return ToolResult.text(f"echo {call.arguments}")
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 @pytest.fixture
@@ -222,7 +214,7 @@ def test_a_deferred_call_is_answered_later_from_another_thread(codex: Codex) -> 
 
     thread = codex.thread_start(tools=kernel(Tool("t", "t", SCHEMA, later, timeout=None)))
     turn = thread.turn("DYNTOOL:kernel.t DELTAS:1")
-    assert _wait_for(lambda: bool(calls))
+    assert eventually(lambda: bool(calls))
     assert not turn.done()
     assert calls[0].respond(ToolResult.text("answered later"))
     assert turn.run(10).text.startswith("tool:kernel.t:ok:answered later ")
@@ -237,7 +229,7 @@ def test_interrupting_a_turn_settles_its_pending_call(codex: Codex, received: Pa
 
     thread = codex.thread_start(tools=kernel(Tool("t", "t", SCHEMA, later, timeout=None)))
     turn = thread.turn("DYNTOOL:kernel.t DELTAS:1")
-    assert _wait_for(lambda: bool(calls))
+    assert eventually(lambda: bool(calls))
     turn.interrupt(timeout=5)
     result = turn.run(10)
     assert result.status == "interrupted"
@@ -258,7 +250,7 @@ def test_transport_death_settles_a_pending_call(codex: Codex) -> None:
 
     thread = codex.thread_start(tools=kernel(Tool("t", "t", SCHEMA, blocking)))
     turn = thread.turn("DYNTOOL:kernel.t DELTAS:1")
-    assert _wait_for(lambda: bool(calls))
+    assert eventually(lambda: bool(calls))
     os.kill(codex.pid or 0, signal.SIGKILL)
     with pytest.raises(TransportClosedError):
         turn.run(10)

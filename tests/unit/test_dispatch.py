@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -16,6 +16,7 @@ from codex_notebook._dispatch import TOOL_WORKERS
 from codex_notebook._workers import Timers
 from codex_notebook.router import Router
 from codex_notebook.tools import ToolRegistry
+from tests.waiting import eventually
 
 THREAD = "th"
 
@@ -39,15 +40,6 @@ def answers(sent: list[dict[str, Any]]) -> dict[Any, str]:
         items = message.get("result", {}).get("contentItems", [])
         out[message["id"]] = "".join(item.get("text", "") for item in items)
     return out
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 @pytest.fixture
@@ -81,7 +73,7 @@ def test_a_tool_call_queued_behind_busy_workers_still_times_out(
     try:
         for request_id in range(TOOL_WORKERS + 1):
             router.feed(tool_call(request_id))
-        assert wait_for(lambda: len(sent) == TOOL_WORKERS + 1), (
+        assert eventually(lambda: len(sent) == TOOL_WORKERS + 1, 5.0), (
             f"only {len(sent)} of {TOOL_WORKERS + 1} calls were answered"
         )
         assert set(answers(sent).values()) == {"ERROR: kernel.t timed out after 0.3 s"}
@@ -122,7 +114,7 @@ def test_a_coroutine_handler_that_ends_cancelled_gets_the_safe_refusal(
     router.dispatcher.loop = loop
     router.dispatcher.default_handler = handler
     router.feed(approval(0))
-    assert wait_for(lambda: bool(sent)), "the request was left unanswered"
+    assert eventually(lambda: bool(sent)), "the request was left unanswered"
     assert sent == [{"id": 0, "result": {"decision": "decline"}}]
 
 
@@ -135,7 +127,7 @@ def test_a_coroutine_tool_that_ends_cancelled_is_answered_with_an_error(
     router.dispatcher.loop = loop
     with_tools(router, Tool("t", "t", {}, cancelled, timeout=None))
     router.feed(tool_call(0))
-    assert wait_for(lambda: bool(sent)), "the call was left unanswered"
+    assert eventually(lambda: bool(sent)), "the call was left unanswered"
     assert answers(sent)[0].startswith("ERROR: kernel.t failed: CancelledError")
 
 
@@ -149,7 +141,7 @@ def test_a_handler_that_raises_system_exit_is_answered_and_keeps_its_worker(
     for request_id in range(TOOL_WORKERS):
         router.feed(tool_call(request_id))
     router.feed(tool_call(TOOL_WORKERS, tool="ok"))
-    assert wait_for(lambda: len(sent) == TOOL_WORKERS + 1), (
+    assert eventually(lambda: len(sent) == TOOL_WORKERS + 1, 5.0), (
         f"only {len(sent)} of {TOOL_WORKERS + 1} calls were answered"
     )
     texts = answers(sent)
@@ -165,7 +157,7 @@ def test_a_request_handler_that_raises_system_exit_gets_the_safe_refusal(
 
     router.dispatcher.default_handler = exits
     router.feed(approval(0))
-    assert wait_for(lambda: bool(sent)), "the request was left unanswered"
+    assert eventually(lambda: bool(sent)), "the request was left unanswered"
     assert sent == [{"id": 0, "result": {"decision": "decline"}}]
 
 
@@ -194,7 +186,7 @@ def test_a_tool_error_sent_to_the_model_carries_no_credentials(
 
     with_tools(router, Tool("t", "t", {}, connect))
     router.feed(tool_call(0))
-    assert wait_for(lambda: bool(sent))
+    assert eventually(lambda: bool(sent))
     text = answers(sent)[0]
     assert text.startswith("ERROR: kernel.t failed: RuntimeError: cannot connect")
     assert "hunter2hunter2" not in text and "sk-live-0123456789" not in text
