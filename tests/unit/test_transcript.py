@@ -465,6 +465,61 @@ def test_a_huge_unfinished_block_is_not_reparsed_on_every_new_line(
     assert sum(big) < 4 * 240_000  # geometric back-off: linear, not a parse per line
 
 
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [
+        ("Use\n#", "include <stdio.h>\n\nEnd."),  # "#" alone is an empty heading
+        ("Note:\n***", "bold***\n\nEnd."),  # "***" alone is a thematic break
+        ("- a\n```", "x`\n\nEnd."),  # "```" alone opens a fence
+        ("Cols\n| a |\n|-", "x\n\nEnd."),  # "|-" alone is a table's delimiter row
+        ("1. a\n\n2", ". b\n\nEnd."),  # "2" alone ends the list, "2. b" continues it
+    ],
+)
+def test_a_line_whose_start_reads_as_a_new_block_does_not_split_what_it_continues(
+    first: str, then: str
+) -> None:
+    # The start of a line can interrupt the block above ("#" is an empty heading) while the
+    # whole line does not ("#include" is paragraph text): only complete lines are committed.
+    transcript = fold(note("item/agentMessage/delta", itemId="m1", delta=first))
+    transcript.advance()
+    transcript.apply(note("item/agentMessage/delta", itemId="m1", delta=then))
+    transcript.advance()
+    transcript.apply(message(first + then))
+    final = only(transcript, MessageView)
+    assert "".join(final.html_segments) == sanitize.markdown_html(first + then)
+
+
+def test_blank_lines_after_a_huge_closed_fence_do_not_reparse_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parsed: list[int] = []
+    real = sanitize.split_finished_blocks
+    monkeypatch.setattr(
+        sanitize, "split_finished_blocks", lambda text: parsed.append(len(text)) or real(text)
+    )
+    fence = "```\n" + "x = 1\n" * (2 * SEGMENT_TAIL_LIMIT) + "```\n"
+    transcript = fold(note("item/agentMessage/delta", itemId="m1", delta=fence))
+    transcript.advance()
+    for _ in range(200):  # a blank line per flush: the next block has not started
+        transcript.apply(note("item/agentMessage/delta", itemId="m1", delta="\n"))
+        transcript.advance()
+    assert sum(parsed) < 4 * len(fence)  # was a parse of the whole fence per blank line
+    transcript.apply(note("item/agentMessage/delta", itemId="m1", delta="After.\n"))
+    transcript.advance()
+    (segment,) = only(transcript, MessageView).html_segments
+    assert segment.startswith("<pre><code>x = 1")
+
+
+def test_a_huge_fence_closed_by_a_crlf_line_commits_when_the_next_block_starts() -> None:
+    fence = "```\r\n" + "x = 1\r\n" * (SEGMENT_TAIL_LIMIT // 4)
+    transcript = fold(note("item/agentMessage/delta", itemId="m1", delta=fence))
+    transcript.advance()
+    transcript.apply(note("item/agentMessage/delta", itemId="m1", delta="```\r\n\r\nAfter.\r\n"))
+    transcript.advance()
+    (segment,) = only(transcript, MessageView).html_segments
+    assert segment.startswith("<pre><code>x = 1")
+
+
 def test_structured_answers_are_not_split_while_they_stream() -> None:
     transcript = fold(
         note("item/agentMessage/delta", itemId="m1", delta='{"a": 1,\n\n"b": 2}'), language="json"

@@ -205,6 +205,7 @@ def test_a_view_that_saw_every_message_shows_the_final_rendering_without_a_jump(
     pieces=st.lists(
         st.sampled_from(
             ["# T", "\n", "\n\n", "word ", "*em* ", "- item", "```", "é", "😀", "| a |"]
+            + ["#", "***", "2", ". b", "|-", "\r"]
         ),
         max_size=60,
     ),

@@ -218,7 +218,15 @@ def split_finished_blocks(text: str) -> tuple[list[str], int]:
     in a later block.  Where blocks start is found without inline parsing;
     only the finished blocks are parsed in full (a block's end depends on no
     line after the one that starts the next block).
+
+    An unfinished last line made only of markdown's marker characters (or
+    opening a fence) is left out: its start can read as a new block that the
+    whole line is not — ``#`` is an empty heading, ``#include`` continues the
+    paragraph above; ``2`` ends a list, ``2. b`` continues it.
     """
+    last_line = max(text.rfind("\n"), text.rfind("\r")) + 1
+    if _UNDECIDED_LINE_RE.fullmatch(text, last_line):
+        text = text[:last_line]
     starts = _block_starts(_MD_BLOCKS.parse(text))
     if len(starts) < 2:
         return [], 0
@@ -233,6 +241,10 @@ def split_finished_blocks(text: str) -> tuple[list[str], int]:
         for a, b in itertools.pairwise(bounds)
     ]
     return segments, offset
+
+
+#: A line that may still become, or stop being, the start of a block as it grows.
+_UNDECIDED_LINE_RE = re.compile(r"[ \t]*[`~]{3}.*|[-#*_+=~`|:>.)0-9 \t]*")
 
 
 def _is_block_start(token: Token) -> bool:
@@ -258,7 +270,8 @@ def fence_closing(text: str) -> re.Pattern[str] | None:
     info = text[match.end() : eol if eol >= 0 else len(text)]
     if marker[0] == "`" and "`" in info:
         return None  # a backtick fence's info string has no backtick: this is inline code
-    return re.compile(rf"^ {{0,3}}{re.escape(marker[0])}{{{len(marker)},}}[ \t]*$", re.M)
+    # "\r\n" ends a line too (markdown-it reads "\r" as a line end)
+    return re.compile(rf"^ {{0,3}}{re.escape(marker[0])}{{{len(marker)},}}[ \t]*\r?$", re.M)
 
 
 _code_cleaner = nh3.Cleaner(tags={"span"}, attributes={"span": {"class"}}, url_schemes=set())

@@ -71,6 +71,9 @@ __all__ = [
     "error_hint",
 ]
 
+#: A character that makes a line not blank for markdown.
+_NOT_BLANK_RE = re.compile(r"[^ \t\r\n]")
+
 #: Streaming markdown is parsed at most this much at a time.  A first block longer than this
 #: stays plain text in the tail until it may have ended (see ``_Markdown.advance``).
 SEGMENT_TAIL_LIMIT = 16 * 1024
@@ -459,14 +462,16 @@ class _Markdown(_Record):
         (a long single paragraph costs nothing per flush).  At most a window of
         ``SEGMENT_TAIL_LIMIT`` is parsed per look: any prefix of streamed text
         is a state the stream could have been in, so what is finished in the
-        window is finished in the whole.  A first block longer than the window
-        is parsed whole again only when it may have ended — its fence closed,
-        or the tail grew by half — so even a huge block costs linear time.
+        window is finished in the whole (:func:`.sanitize.split_finished_blocks`
+        leaves out a last line that could still change that).  A first block
+        longer than the window is parsed whole again only when it may have
+        ended — its fence closed and a line after it is not blank, or the tail
+        grew by half — so even a huge block costs linear time.
         """
         if self.final or self.language:
             return
         text = self.text_stream.text
-        fresh = "\n" in text[self.scanned :]
+        fresh = text.find("\n", self.scanned) >= 0
         self.scanned = len(text)
         if not fresh:
             return
@@ -492,29 +497,44 @@ class _Markdown(_Record):
         self.stuck = True
         self.grown_to = len(rest) + max(SEGMENT_TAIL_LIMIT, len(rest) // 2)
         if self.fence_closed:
-            return  # the fence ended: the next block starts on one of the next lines
+            if _NOT_BLANK_RE.search(text, self.fence_from, text.rfind("\n") + 1) is None:
+                return  # only blank lines after the fence yet: the next block starts later
+            # a complete line after the closing one, yet one block: not the fence's end after all
+            self.fence, self.fence_closed = None, False
+            return
         self.fence = sanitize.fence_closing(rest)
         self.fence_from = self.committed + rest.find("\n") + 1 if self.fence else 0
         if self.fence is not None:
             self.fence_closed = self._fence_closes(text)
 
     def _may_have_ended(self, text: str, rest: str) -> bool:
-        if self.fence_closed or len(rest) >= self.grown_to:
+        if len(rest) >= self.grown_to:
             return True
-        if self.fence is not None:
+        if self.fence is None:
+            return False
+        if not self.fence_closed:
             self.fence_closed = self._fence_closes(text)
-        return self.fence_closed
+        return self.fence_closed and self._next_block_started(text)
 
     def _fence_closes(self, text: str) -> bool:
         """Whether a complete line since ``fence_from`` closes the fence (each line is
-        looked at once)."""
+        looked at once); once it did, ``fence_from`` is where that line ends."""
         assert self.fence is not None
         end = text.rfind("\n") + 1
         if end <= self.fence_from:
             return False
-        closes = self.fence.search(text, self.fence_from, end) is not None
-        self.fence_from = end
-        return closes
+        closing = self.fence.search(text, self.fence_from, end)
+        self.fence_from = end if closing is None else closing.end()
+        return closing is not None
+
+    def _next_block_started(self, text: str) -> bool:
+        """Whether a complete line after the closing one is not blank (blank lines are
+        looked at once)."""
+        end = text.rfind("\n") + 1
+        if _NOT_BLANK_RE.search(text, self.fence_from, end) is not None:
+            return True
+        self.fence_from = max(self.fence_from, end)
+        return False
 
     def finalize(self) -> None:
         if self.final:
