@@ -204,8 +204,10 @@ def test_a_view_that_saw_every_message_shows_the_final_rendering_without_a_jump(
 @given(
     pieces=st.lists(
         st.sampled_from(
-            ["# T", "\n", "\n\n", "word ", "*em* ", "- item", "```", "é", "😀", "| a |"]
-            + ["#", "***", "2", ". b", "|-", "\r"]
+            [
+                *("# T", "\n", "\n\n", "word ", "*em* ", "- item", "```", "é", "😀", "| a |"),
+                *("#", "***", "2", ". b", "|-", "\r"),  # line starts that a longer line undoes
+            ]
         ),
         max_size=60,
     ),
@@ -233,6 +235,28 @@ def test_a_view_following_the_wire_always_shows_the_streamed_text(
     html, tail = wire.view_text("m1")
     assert tail == ""
     assert html == markdown_html(streamed)
+
+
+def test_a_final_text_unlike_the_streamed_one_replaces_what_the_view_shows(
+    view: TurnView,
+) -> None:
+    wire = Wire(view)
+    view.apply([delta("Hello\n\nWorld\n\nmore")])
+    view.flush(RUNNING)
+    view.apply([message("Totally different")])
+    view.flush(RUNNING)
+    assert wire.view_text("m1") == (markdown_html("Totally different"), "")
+
+
+def test_a_final_text_shorter_than_the_streamed_tail_leaves_no_streamed_text(
+    view: TurnView,
+) -> None:
+    wire = Wire(view)
+    view.apply([delta("Hello world")])
+    view.flush(RUNNING)
+    view.apply([message("Hi")])
+    view.flush(RUNNING)
+    assert wire.view_text("m1") == (markdown_html("Hi"), "")
 
 
 def test_flush_with_no_change_sends_nothing(view: TurnView) -> None:
