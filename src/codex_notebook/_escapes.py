@@ -22,7 +22,9 @@ ANSI_RE = re.compile(
     """,
     re.VERBOSE,
 )
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]")
+#: C0 controls but tab and newline, DEL, and the C1 controls: U+009B is CSI and U+009D OSC on
+#: their own in a terminal that reads 8-bit controls (xterm, urxvt), no ESC needed.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9f]")
 
 
 def strip_ansi(text: str) -> str:

@@ -29,6 +29,11 @@ def test_ansi_colour_and_cursor_codes_are_stripped() -> None:
     assert strip_ansi("\x1b[31mred\x1b[0m \x1b[2K\x1b]0;title\x07ok\r\n") == "red ok\n"
 
 
+def test_eight_bit_control_sequences_are_stripped() -> None:
+    # U+009B is CSI and U+009D OSC by themselves for a terminal that reads 8-bit controls
+    assert strip_ansi("a\x9b2Jb\x9d52;c;eA==\x9cc\x85") == "a2Jb52;c;eA==c"
+
+
 def test_offsets_count_utf16_units_like_javascript() -> None:
     assert u16len("a😀é") == 4
     stream = TextStream()
