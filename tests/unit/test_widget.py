@@ -131,7 +131,7 @@ def test_a_new_streaming_block_is_published_with_its_text_so_far(view: TurnView)
     (blocks,) = wire.updates("blocks")
     assert blocks == [
         {"kind": "message", "id": "m1", "final": False, "role": "answer", "language": None,
-         "html_segments": [], "committed": 0, "tail": "Hello"}
+         "html_segments": [], "committed": 0, "tail": "Hello", "rewritten": False}
     ]  # fmt: skip
     assert wire.custom("append") == []
 
@@ -257,6 +257,18 @@ def test_a_final_text_shorter_than_the_streamed_tail_leaves_no_streamed_text(
     view.apply([message("Hi")])
     view.flush(RUNNING)
     assert wire.view_text("m1") == (markdown_html("Hi"), "")
+
+
+def test_a_final_text_unlike_the_streamed_one_changes_the_blocks_shape(view: TurnView) -> None:
+    # the view's signature covers every field but the streaming ones: a changed shape makes it
+    # build the block anew, from an upsert or from a rewritten blocks trait alike
+    wire = Wire(view)
+    view.apply([delta("Hello world")])
+    view.flush(RUNNING)
+    view.apply([message("Hi")])
+    view.flush(RUNNING)
+    (published,) = [block for block in wire.view_blocks() if block["id"] == "m1"]
+    assert published["rewritten"] is True
 
 
 def test_flush_with_no_change_sends_nothing(view: TurnView) -> None:

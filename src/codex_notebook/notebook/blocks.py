@@ -121,7 +121,9 @@ class MessageView(BlockView):
     finished (sanitized HTML) and ``tail`` the unfinished rest as text;
     ``committed`` is the UTF-16 offset in the text where ``tail`` starts.  Once
     final, the whole text is in ``html_segments``.  ``language`` (e.g.
-    ``"json"`` for structured output) shows the answer as code.
+    ``"json"`` for structured output) shows the answer as code.  ``rewritten``:
+    the final text does not continue the streamed one, so a view must build the
+    block anew (streamed text is only ever added to).
     """
 
     kind: ClassVar[str] = "message"
@@ -132,6 +134,7 @@ class MessageView(BlockView):
     html_segments: tuple[str, ...] = ()
     committed: int = 0
     tail: str = ""
+    rewritten: bool = False
     text: str = ""  # the whole markdown source, for the markdown and plain renderers
 
     @property
@@ -141,7 +144,10 @@ class MessageView(BlockView):
 
 @dataclass(frozen=True)
 class ReasoningView(BlockView):
-    """The model's reasoning summary, collapsed; ``title`` is its last bold heading."""
+    """The model's reasoning summary, collapsed; ``title`` is its last bold heading.
+
+    Streams like :class:`MessageView`.
+    """
 
     kind: ClassVar[str] = "reasoning"
     local_only: ClassVar[frozenset[str]] = frozenset({"text"})
@@ -150,6 +156,7 @@ class ReasoningView(BlockView):
     html_segments: tuple[str, ...] = ()
     committed: int = 0
     tail: str = ""
+    rewritten: bool = False
     text: str = ""
 
 

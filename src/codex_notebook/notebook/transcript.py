@@ -424,7 +424,7 @@ class _Markdown(_Record):
         self.committed = 0
         self.committed_u16 = 0
         self.sent_segments = 0
-        self.rebuild = False  # the final text is not the streamed one: views start the block over
+        self.rewritten = False  # the final text does not continue the streamed one
         self.scanned = 0  # characters looked at for a new line (where a new block could start)
         # When the first unfinished block outgrew the window, what to wait for before parsing
         # the whole tail again: the line closing its fence (looked for from ``fence_from``),
@@ -543,9 +543,9 @@ class _Markdown(_Record):
         self.final = True
         text = self.text
         streamed = self.text_stream.text
-        # a view shows what streamed: a commit can only add to it, so one that showed text
-        # the final one lacks (a different or shorter text) builds the block again
-        self.rebuild = not text.startswith(streamed)
+        # views only add to what streamed: one that showed text the final one lacks (a
+        # different or shorter text) must build the block again
+        self.rewritten = not text.startswith(streamed)
         if self.language or not text.startswith(streamed[: self.committed]):
             # a different final text, or code: render it whole (the widget rebuilds the block)
             self.segments = [sanitize.markdown_html(self.source)] if text.strip() else []
@@ -578,6 +578,7 @@ class _Message(_Markdown):
             html_segments=tuple(self.segments),
             committed=self.committed_u16,
             tail=self._tail(),
+            rewritten=self.rewritten,
             text=self.text,
         )
 
@@ -591,6 +592,7 @@ class _Reasoning(_Markdown):
             html_segments=tuple(self.segments),
             committed=self.committed_u16,
             tail=self._tail(),
+            rewritten=self.rewritten,
             text=self.text,
         )
 
@@ -915,15 +917,6 @@ class Transcript:
                 )
                 record.sent_segments = len(record.segments)
         return commits
-
-    def take_rebuilds(self) -> set[str]:
-        """Blocks whose final text is not the streamed one: views must build them anew."""
-        rebuilds = set()
-        for record in self._visible():
-            if isinstance(record, _Markdown) and record.rebuild:
-                rebuilds.add(record.id)
-                record.rebuild = False
-        return rebuilds
 
     def mark_sent(self, block_ids: set[str] | None) -> None:
         """Everything streamed so far by these blocks (None: all) is in the views just

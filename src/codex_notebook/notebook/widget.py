@@ -43,7 +43,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
@@ -213,7 +212,7 @@ class TurnView:
             if transcript.changed:
                 transcript.changed = False
                 current = [view.to_json() for view in transcript.views()]
-                ops = self._block_ops(current, transcript.take_rebuilds())
+                ops = self._block_ops(current)
                 ops_size = sum(_size(op) for op in ops)
                 if ops and self._since_snapshot + ops_size >= self._snapshot_size:
                     trait, ops = current, []
@@ -304,17 +303,15 @@ class TurnView:
             messages.append({"type": "commit", "block": block_id, "upto": upto, "html": html})
         return messages
 
-    def _block_ops(
-        self, current: list[dict[str, Any]], rebuild: AbstractSet[str] = frozenset()
-    ) -> list[dict[str, Any]]:
+    def _block_ops(self, current: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Lock held: messages turning what views have into ``current``.
 
         Mirrors the view: removals first, then each block placed at its index;
         a block whose shape is unchanged and only stopped streaming gets ``final``.
-        A block in ``rebuild`` is removed and sent whole (views only ever add to
-        a block's text).
+        A block ``rewritten`` at its end changed shape: it is sent whole, and
+        views build it anew (also from a snapshot).
         """
-        ids = {block["id"] for block in current} - rebuild
+        ids = {block["id"] for block in current}
         have = {block["id"]: block for block in self._view_list}
         order = [block_id for block_id in have if block_id in ids]
         ops: list[dict[str, Any]] = [
