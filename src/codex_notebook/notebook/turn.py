@@ -239,11 +239,12 @@ class NotebookTurn:
     def running_code(self) -> Iterator[None]:
         """Around the agent's approved code: the turn waits for that code, so the code
         waiting for the turn (``last_turn().result()``) would never end; it gets an error."""
+        outer = self._code_thread  # approved code can run inside approved code (a nested wait)
         self._code_thread = threading.get_ident()
         try:
             yield
         finally:
-            self._code_thread = None
+            self._code_thread = outer
 
     def check_wait_allowed(self) -> None:
         """Raise if this thread is running this turn's approved code (see running_code)."""
