@@ -28,8 +28,16 @@ from codex_notebook.notebook.transcript import (
     CellProposed,
     ToolAsked,
     ToolDone,
+    Transcript,
 )
-from tests.unit.transcript_helpers import fold, kinds, message, note, only, replay, request
+from tests.unit.transcript_helpers import delta, fold, kinds, message, note, only, replay, request
+
+
+def stream(transcript: Transcript, text: str) -> None:
+    """One more piece of the answer, and the flush that follows it."""
+    transcript.apply(delta(text))
+    transcript.advance()
+
 
 # --------------------------------------------------------------------------- recorded turns
 
@@ -329,11 +337,10 @@ def test_pending_approval_expires_when_the_turn_ends() -> None:
 
 
 def test_finished_markdown_blocks_become_segments_while_the_tail_streams() -> None:
-    transcript = fold(note("item/agentMessage/delta", itemId="m1", delta="## A slow answer\n\n"))
+    transcript = fold(delta("## A slow answer\n\n"))
     transcript.advance()
     assert only(transcript, MessageView).html_segments == ()  # the heading may still grow
-    transcript.apply(note("item/agentMessage/delta", itemId="m1", delta="> a quote\n\n1. Each"))
-    transcript.advance()
+    stream(transcript, "> a quote\n\n1. Each")
     answer = only(transcript, MessageView)
     assert answer.html_segments == (
         "<h2>A slow answer</h2>\n",
@@ -345,7 +352,7 @@ def test_finished_markdown_blocks_become_segments_while_the_tail_streams() -> No
 
 def test_the_end_of_a_message_renders_its_tail_without_changing_what_was_shown() -> None:
     text = "# Title\n\nFirst paragraph.\n\n- a\n- b"
-    transcript = fold(note("item/agentMessage/delta", itemId="m1", delta=text))
+    transcript = fold(delta(text))
     transcript.advance()
     shown = only(transcript, MessageView).html_segments
     transcript.apply(message(text))
@@ -356,7 +363,7 @@ def test_the_end_of_a_message_renders_its_tail_without_changing_what_was_shown()
 
 
 def test_commits_are_handed_out_once() -> None:
-    transcript = fold(note("item/agentMessage/delta", itemId="m1", delta="one\n\ntwo\n\nthr"))
+    transcript = fold(delta("one\n\ntwo\n\nthr"))
     transcript.advance()
     assert transcript.take_commits() == [
         ("m1", len("one\n\ntwo\n\n"), ["<p>one</p>\n", "<p>two</p>\n"])
@@ -367,7 +374,7 @@ def test_commits_are_handed_out_once() -> None:
 def test_a_burst_longer_than_the_tail_limit_still_commits_its_finished_blocks() -> None:
     burst = "".join(f"Paragraph {i} of a long answer.\n\n" for i in range(2000))
     assert len(burst) > SEGMENT_TAIL_LIMIT
-    transcript = fold(note("item/agentMessage/delta", itemId="m1", delta=burst + "Last"))
+    transcript = fold(delta(burst + "Last"))
     transcript.advance()
     answer = only(transcript, MessageView)
     assert len(answer.html_segments) == 2000
@@ -376,11 +383,10 @@ def test_a_burst_longer_than_the_tail_limit_still_commits_its_finished_blocks() 
 
 def test_blocks_after_one_huge_block_are_committed_once_it_ends() -> None:
     fence = "```\n" + "x = 1\n" * (SEGMENT_TAIL_LIMIT // 4)
-    transcript = fold(note("item/agentMessage/delta", itemId="m1", delta="Intro.\n\n" + fence))
+    transcript = fold(delta("Intro.\n\n" + fence))
     transcript.advance()
     assert only(transcript, MessageView).html_segments == ("<p>Intro.</p>\n",)
-    transcript.apply(note("item/agentMessage/delta", itemId="m1", delta="```\n\nAfter.\n\nMore"))
-    transcript.advance()
+    stream(transcript, "```\n\nAfter.\n\nMore")
     answer = only(transcript, MessageView)
     assert answer.html_segments[-1] == "<p>After.</p>\n"
     assert answer.tail == "More"
@@ -388,28 +394,24 @@ def test_blocks_after_one_huge_block_are_committed_once_it_ends() -> None:
 
 def test_a_closed_huge_fence_commits_when_the_next_block_starts_later() -> None:
     fence = "~~~~\n" + "z = 3\n" * (SEGMENT_TAIL_LIMIT // 4)
-    transcript = fold(note("item/agentMessage/delta", itemId="m1", delta=fence))
+    transcript = fold(delta(fence))
     transcript.advance()
-    transcript.apply(note("item/agentMessage/delta", itemId="m1", delta="~~~~\n"))
-    transcript.advance()
+    stream(transcript, "~~~~\n")
     assert only(transcript, MessageView).html_segments == ()  # it might still be the last block
-    transcript.apply(note("item/agentMessage/delta", itemId="m1", delta="\nNext.\n"))
-    transcript.advance()
+    stream(transcript, "\nNext.\n")
     (segment,) = only(transcript, MessageView).html_segments
     assert segment.startswith("<pre><code>z = 3")
 
 
 def test_blocks_after_a_huge_list_are_committed_once_the_tail_grew_enough() -> None:
     items = "".join(f"- item {i}\n" for i in range(SEGMENT_TAIL_LIMIT // 8)) + "\n"
-    transcript = fold(note("item/agentMessage/delta", itemId="m1", delta=items))
+    transcript = fold(delta(items))
     transcript.advance()
     grow = max(SEGMENT_TAIL_LIMIT, len(items) // 2)  # the window, or half the tail
     paragraphs = "Paragraph.\n\n" * ((grow - 100) // 12)
-    transcript.apply(note("item/agentMessage/delta", itemId="m1", delta=paragraphs))
-    transcript.advance()
+    stream(transcript, paragraphs)
     assert only(transcript, MessageView).html_segments == ()  # not yet: no parse per line
-    transcript.apply(note("item/agentMessage/delta", itemId="m1", delta="More.\n\n" * 40))
-    transcript.advance()
+    stream(transcript, "More.\n\n" * 40)
     answer = only(transcript, MessageView)
     assert answer.html_segments[0].startswith("<ul>")
     assert answer.html_segments[-1] == "<p>More.</p>\n"
@@ -437,8 +439,7 @@ def test_segments_streamed_in_any_chunks_add_up_to_the_whole_rendering(seed: int
         step = rng.choice([1, 7, 80, 900, 20_000])
         chunk = text[position : position + step]
         position += len(chunk)
-        transcript.apply(note("item/agentMessage/delta", itemId="m1", delta=chunk))
-        transcript.advance()
+        stream(transcript, chunk)
         answer = only(transcript, MessageView)
         assert text[:position].endswith(answer.tail)
     streamed = only(transcript, MessageView).html_segments
@@ -448,19 +449,22 @@ def test_segments_streamed_in_any_chunks_add_up_to_the_whole_rendering(seed: int
     assert "".join(final.html_segments) == sanitize.markdown_html(text)
 
 
-def test_a_huge_unfinished_block_is_not_reparsed_on_every_new_line(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    parsed: list[int] = []
+@pytest.fixture
+def parsed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The length of every text the streaming markdown parses for finished blocks."""
+    lengths: list[int] = []
     real = sanitize.split_finished_blocks
     monkeypatch.setattr(
-        sanitize, "split_finished_blocks", lambda text: parsed.append(len(text)) or real(text)
+        sanitize, "split_finished_blocks", lambda text: lengths.append(len(text)) or real(text)
     )
-    transcript = fold(note("item/agentMessage/delta", itemId="m1", delta="```\n"))
+    return lengths
+
+
+def test_a_huge_unfinished_block_is_not_reparsed_on_every_new_line(parsed: list[int]) -> None:
+    transcript = fold(delta("```\n"))
     line = "y = 2\n"
     for _ in range(40_000):  # 240 KB of one code block, a line per flush
-        transcript.apply(note("item/agentMessage/delta", itemId="m1", delta=line))
-        transcript.advance()
+        stream(transcript, line)
     big = [n for n in parsed if n >= SEGMENT_TAIL_LIMIT]  # parses once the block outgrew the limit
     assert sum(big) < 4 * 240_000  # geometric back-off: linear, not a parse per line
 
@@ -480,50 +484,37 @@ def test_a_line_whose_start_reads_as_a_new_block_does_not_split_what_it_continue
 ) -> None:
     # The start of a line can interrupt the block above ("#" is an empty heading) while the
     # whole line does not ("#include" is paragraph text): only complete lines are committed.
-    transcript = fold(note("item/agentMessage/delta", itemId="m1", delta=first))
+    transcript = fold(delta(first))
     transcript.advance()
-    transcript.apply(note("item/agentMessage/delta", itemId="m1", delta=then))
-    transcript.advance()
+    stream(transcript, then)
     transcript.apply(message(first + then))
     final = only(transcript, MessageView)
     assert "".join(final.html_segments) == sanitize.markdown_html(first + then)
 
 
-def test_blank_lines_after_a_huge_closed_fence_do_not_reparse_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    parsed: list[int] = []
-    real = sanitize.split_finished_blocks
-    monkeypatch.setattr(
-        sanitize, "split_finished_blocks", lambda text: parsed.append(len(text)) or real(text)
-    )
+def test_blank_lines_after_a_huge_closed_fence_do_not_reparse_it(parsed: list[int]) -> None:
     fence = "```\n" + "x = 1\n" * (2 * SEGMENT_TAIL_LIMIT) + "```\n"
-    transcript = fold(note("item/agentMessage/delta", itemId="m1", delta=fence))
+    transcript = fold(delta(fence))
     transcript.advance()
     for _ in range(200):  # a blank line per flush: the next block has not started
-        transcript.apply(note("item/agentMessage/delta", itemId="m1", delta="\n"))
-        transcript.advance()
+        stream(transcript, "\n")
     assert sum(parsed) < 4 * len(fence)  # was a parse of the whole fence per blank line
-    transcript.apply(note("item/agentMessage/delta", itemId="m1", delta="After.\n"))
-    transcript.advance()
+    stream(transcript, "After.\n")
     (segment,) = only(transcript, MessageView).html_segments
     assert segment.startswith("<pre><code>x = 1")
 
 
 def test_a_huge_fence_closed_by_a_crlf_line_commits_when_the_next_block_starts() -> None:
     fence = "```\r\n" + "x = 1\r\n" * (SEGMENT_TAIL_LIMIT // 4)
-    transcript = fold(note("item/agentMessage/delta", itemId="m1", delta=fence))
+    transcript = fold(delta(fence))
     transcript.advance()
-    transcript.apply(note("item/agentMessage/delta", itemId="m1", delta="```\r\n\r\nAfter.\r\n"))
-    transcript.advance()
+    stream(transcript, "```\r\n\r\nAfter.\r\n")
     (segment,) = only(transcript, MessageView).html_segments
     assert segment.startswith("<pre><code>x = 1")
 
 
 def test_structured_answers_are_not_split_while_they_stream() -> None:
-    transcript = fold(
-        note("item/agentMessage/delta", itemId="m1", delta='{"a": 1,\n\n"b": 2}'), language="json"
-    )
+    transcript = fold(delta('{"a": 1,\n\n"b": 2}'), language="json")
     transcript.advance()
     assert only(transcript, MessageView).html_segments == ()
     transcript.apply(message('{"a": 1,\n\n"b": 2}'))
@@ -579,22 +570,13 @@ def test_a_tool_call_from_the_server_shows_its_answer() -> None:
     )
 
 
-def test_a_long_paragraph_is_not_reparsed_while_it_streams(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from codex_notebook.notebook import sanitize
-
-    parses: list[str] = []
-    real = sanitize.split_finished_blocks
-    monkeypatch.setattr(sanitize, "split_finished_blocks", lambda t: parses.append(t) or real(t))
+def test_a_long_paragraph_is_not_reparsed_while_it_streams(parsed: list[int]) -> None:
     transcript = fold()
     for i in range(200):
-        transcript.apply(note("item/agentMessage/delta", itemId="m1", delta=f"chunk{i} "))
-        transcript.advance()
-    assert parses == []  # no new line: no block can have finished
-    transcript.apply(note("item/agentMessage/delta", itemId="m1", delta="\n\nnext"))
-    transcript.advance()
-    assert len(parses) == 1
+        stream(transcript, f"chunk{i} ")
+    assert parsed == []  # no new line: no block can have finished
+    stream(transcript, "\n\nnext")
+    assert len(parsed) == 1
     assert only(transcript, MessageView).html_segments[0].startswith("<p>chunk0")
 
 
@@ -640,9 +622,9 @@ def test_commands_paths_and_diffs_show_invisible_characters() -> None:
 
 def test_a_streamed_answer_with_carriage_returns_loses_no_text() -> None:
     final = "para one\r\rpara two\n\nthird and more"
-    transcript = fold(note("item/agentMessage/delta", itemId="m1", delta=final[:-12]))
+    transcript = fold(delta(final[:-12]))
     transcript.advance()  # commits the finished paragraphs
-    transcript.apply(note("item/agentMessage/delta", itemId="m1", delta=final[-12:]))
+    transcript.apply(delta(final[-12:]))
     transcript.apply(message(final))
     assert "".join(only(transcript, MessageView).html_segments).endswith("<p>third and more</p>\n")
 

@@ -15,13 +15,9 @@ from codex_notebook.messages import Notification, ServerRequest
 from codex_notebook.notebook.blocks import HeaderView
 from codex_notebook.notebook.sanitize import markdown_html
 from codex_notebook.notebook.widget import TurnView
-from tests.unit.transcript_helpers import message, note
+from tests.unit.transcript_helpers import delta, message, note
 
 RUNNING = HeaderView(thread="main", status="running", started_at=1_000_000)
-
-
-def delta(text: str, item: str = "m1") -> Notification:
-    return note("item/agentMessage/delta", itemId=item, delta=text)
 
 
 def approval_request(request_id: Any = 0) -> ServerRequest:
@@ -237,26 +233,22 @@ def test_a_view_following_the_wire_always_shows_the_streamed_text(
     assert html == markdown_html(streamed)
 
 
+@pytest.mark.parametrize(
+    ("streamed", "final"),
+    [
+        ("Hello\n\nWorld\n\nmore", "Totally different"),  # committed segments it lacks
+        ("Hello world", "Hi"),  # shorter than the streamed tail
+    ],
+)
 def test_a_final_text_unlike_the_streamed_one_replaces_what_the_view_shows(
-    view: TurnView,
+    view: TurnView, streamed: str, final: str
 ) -> None:
     wire = Wire(view)
-    view.apply([delta("Hello\n\nWorld\n\nmore")])
+    view.apply([delta(streamed)])
     view.flush(RUNNING)
-    view.apply([message("Totally different")])
+    view.apply([message(final)])
     view.flush(RUNNING)
-    assert wire.view_text("m1") == (markdown_html("Totally different"), "")
-
-
-def test_a_final_text_shorter_than_the_streamed_tail_leaves_no_streamed_text(
-    view: TurnView,
-) -> None:
-    wire = Wire(view)
-    view.apply([delta("Hello world")])
-    view.flush(RUNNING)
-    view.apply([message("Hi")])
-    view.flush(RUNNING)
-    assert wire.view_text("m1") == (markdown_html("Hi"), "")
+    assert wire.view_text("m1") == (markdown_html(final), "")
 
 
 def test_a_final_text_unlike_the_streamed_one_changes_the_blocks_shape(view: TurnView) -> None:

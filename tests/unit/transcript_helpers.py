@@ -36,6 +36,11 @@ def fold(*events: Notification | LocalEvent, language: str | None = None) -> Tra
     return transcript
 
 
+def delta(text: str, item: str = "m1") -> Notification:
+    """A piece of the agent's answer as it streams."""
+    return note("item/agentMessage/delta", itemId=item, delta=text)
+
+
 def message(text: str, item: str = "m1", **extra: Any) -> Notification:
     return note("item/completed", item={"type": "agentMessage", "id": item, "text": text, **extra})
 
