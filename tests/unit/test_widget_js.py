@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from codex_notebook.notebook import widget as widget_module
+from codex_notebook.notebook.sanitize import markdown_html
 from codex_notebook.notebook.transcript import CellProposed, ToolAsked, Transcript
-from tests.unit.transcript_helpers import HEADER, fold, message, note, request
+from tests.unit.transcript_helpers import HEADER, delta, fold, message, note, request
 
 WIDGET_JS = Path(widget_module.__file__).parent / "static" / "turn_widget.js"
 HARNESS = Path(__file__).parent / "widget_dom.mjs"
@@ -99,3 +100,21 @@ def test_a_server_status_becomes_one_class_token() -> None:
     result = _run(_hostile())
     tokens = {token for names in result["classes"] for token in names.split()}
     assert "injected-class" not in tokens
+
+
+def test_a_snapshot_with_a_rewritten_final_text_builds_the_block_anew() -> None:
+    # streamed and final renderings with as many segments and the same committed offset: only
+    # the block's `rewritten` mark tells the view that what it shows is not the final text
+    streamed = fold(delta("ab\n\ncd"))
+    streamed.advance()
+    final = fold(delta("ab\n\ncd"))
+    final.advance()
+    final.apply(message("xy\n\n"))
+    (before,) = [view.to_json() for view in streamed.views()]
+    (after,) = [view.to_json() for view in final.views()]
+    assert (len(before["html_segments"]), before["committed"]) == (
+        len(after["html_segments"]),
+        after["committed"],
+    )
+    result = _run(streamed, [{"type": "snapshot", "blocks": [after]}])
+    assert result["innerHTML"][-1] == markdown_html("xy\n\n")
