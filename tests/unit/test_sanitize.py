@@ -138,6 +138,29 @@ def test_safe_markdown_is_inert_for_any_text(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    ["```\na", "~~~&#33;info\na", "- ```\n  a", "> ```\n> a", "    indented code"],
+)
+def test_safe_markdown_closes_a_code_block_left_open_at_the_end(text: str) -> None:
+    # the output is embedded among other markdown: an open fence would swallow what follows
+    # and pair with a later fence, leaving text between them raw (live HTML)
+    assert markdown_html(safe_markdown(text) + "\n\nAfter.").endswith("<p>After.</p>\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["a", " ", "\n", "\r", "```", "~~~", "    ", "> ", "- ", "1. ", "|", "<b>"]
+        ),
+        max_size=12,
+    ).map("".join)
+)
+def test_safe_markdown_never_swallows_what_follows_it(text: str) -> None:
+    assert markdown_html(safe_markdown(text) + "\n\nAfter.").endswith("<p>After.</p>\n")
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("Stopped from the notebook.", "Stopped from the notebook."),

@@ -412,7 +412,9 @@ def safe_markdown(text: str) -> str:
     """Model markdown → equivalent markdown that no renderer can turn into live HTML."""
     if not text.strip():
         return ""
-    return MDRenderer().render(_MD.parse(text), _MDFORMAT_OPTIONS, {}).strip()
+    # mdformat writes a code block's closing fence right after its content: content left
+    # open at the end without a line end ("```\na") would end "a```", which closes nothing
+    return MDRenderer().render(_MD.parse(text + "\n"), _MDFORMAT_OPTIONS, {}).strip()
 
 
 #: Where CommonMark ends a line: "\n", "\r\n" and a lone "\r" alike.
