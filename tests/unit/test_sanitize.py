@@ -43,6 +43,7 @@ ATTACKS = [
     "<div\nonmouseover=alert(1)>text</div>",
     "!![leak](https://evil.example/p.png)",
     "Wow!![leak](https://evil.example/p.png) and ![a]![b](https://evil.example/p.png)",
+    "Title\\\nmore\n-----",  # a hard break in a heading: mdformat writes it as <br />
 ]
 
 
@@ -84,7 +85,10 @@ def test_https_links_open_in_a_new_tab_without_opener() -> None:
 
 def test_only_http_https_and_mailto_become_links() -> None:
     # a relative link would open the Jupyter server's own pages (``/logout``) from a click
-    text = "[r](rel/x) [a](/logout) [p](//e.example/p) [f](ftp://e.example) ![i](img.png)"
+    text = (
+        "[r](rel/x) [a](/logout) [p](//e.example/p) [f](ftp://e.example) ![i](img.png)"
+        " [e]() [j](<javascript:x>) [t](<> 'title')"
+    )
     for html in (markdown_html(text), inline_markdown_html(text)):
         assert "href" not in html
     assert "https://e.example" in markdown_html("[ok](https://e.example) <a@b.example>")
@@ -139,9 +143,17 @@ def test_safe_markdown_is_inert_for_any_text(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["```\na", "~~~&#33;info\na", "- ```\n  a", "> ```\n> a", "    indented code"],
+    [
+        "```\na",
+        "~~~&#33;info\na",
+        "- ```\n  a",
+        "> ```\n> a",
+        "    indented code",
+        "a\n    ~~~",
+        "~~~ ~~~```",
+    ],
 )
-def test_safe_markdown_closes_a_code_block_left_open_at_the_end(text: str) -> None:
+def test_safe_markdown_leaves_no_code_block_open(text: str) -> None:
     # the output is embedded among other markdown: an open fence would swallow what follows
     # and pair with a later fence, leaving text between them raw (live HTML)
     assert markdown_html(safe_markdown(text) + "\n\nAfter.").endswith("<p>After.</p>\n")

@@ -132,6 +132,28 @@ def _render_image(self: Any, tokens: Sequence[Token], idx: int, options: Any, en
     return f"[image: {alt}]"
 
 
+def _unlink(state: StateCore) -> None:
+    """Links whose target is not allowed keep only their text.
+
+    ``validateLink`` stops most, but an empty destination (``[a]()``) still
+    makes a link, to the page itself.
+    """
+    for token in state.tokens:
+        if not token.children:
+            continue
+        kept: list[bool] = []  # per open link: was it kept
+        children = []
+        for child in token.children:
+            if child.type == "link_open":
+                kept.append(_LINK_RE.match(str(child.attrGet("href") or "")) is not None)
+                if not kept[-1]:
+                    continue
+            elif child.type == "link_close" and kept and not kept.pop():
+                continue
+            children.append(child)
+        token.children = children
+
+
 class _Parser(MarkdownIt):
     def validateLink(self, url: str) -> bool:
         """Only http, https and mailto become links (or images); the rest stays text.
@@ -145,6 +167,7 @@ class _Parser(MarkdownIt):
 def _parser() -> MarkdownIt:
     md = _Parser("commonmark", {"html": False}).enable(["table", "strikethrough"])
     md.core.ruler.at("inline", _guarded_inline)
+    md.core.ruler.after("inline", "cxn_unlink", _unlink)
     reference = next(r for r in md.block.ruler.__rules__ if r.name == "reference")
     md.block.ruler.at("reference", _bounded(reference.fn), {"alt": reference.alt})
     md.add_render_rule("image", _render_image)
@@ -310,6 +333,8 @@ def _text(node: RenderTreeNode, context: RenderContext) -> str:
     # "!" + "[…](…)" would be an image, loaded as soon as the markdown is shown.
     # "$" becomes "\$": renderers with math support (GitHub, JupyterLab) would typeset
     # "$5 and $10" as a formula, and run model TeX through MathJax.
+    # "~" becomes "\~": mdformat leaves it, so a paragraph line "~~~" (lazily indented in
+    # the model's text) would start a fence that swallows the rest.
     token = node.token
     assert token is not None
     original = token.content
@@ -319,9 +344,32 @@ def _text(node: RenderTreeNode, context: RenderContext) -> str:
     token.content = content
     try:
         rendered = DEFAULT_RENDERERS["text"](node, context)
-        return rendered.replace(_LT, "&lt;").replace(_BANG, "&#33;").replace(_DOLLAR, "\\$")
+        rendered = rendered.replace("~", "\\~").replace(_LT, "&lt;").replace(_BANG, "&#33;")
+        return rendered.replace(_DOLLAR, "\\$")
     finally:
         token.content = original
+
+
+def _hardbreak(node: RenderTreeNode, context: RenderContext) -> str:
+    # mdformat writes "<br />" in a heading (an ATX heading has one line): a space instead
+    parent = node.parent
+    while parent is not None and parent.type != "heading":
+        parent = parent.parent
+    return " " if parent is not None else "\\\n"
+
+
+def _fence(node: RenderTreeNode, context: RenderContext) -> str:
+    # As mdformat's, but always closed where the model's block ended.  mdformat writes the
+    # closing fence right after the content ("```\na" left open at the end became "a```") and
+    # the info string right after the opening one ("~~~ ~~~x" became the longer fence
+    # "~~~~~~x", which "~~~" does not close): an open fence swallows what follows.
+    info = node.info.strip()
+    content = node.content
+    if content and not content.endswith("\n"):
+        content += "\n"
+    char = "~" if "`" in info else "`"  # a backtick fence's info has no backtick
+    fence = char * max(3, _longest_run(content, char) + 1)
+    return f"{fence} {info}\n{content}{fence}" if info else f"{fence}\n{content}{fence}"
 
 
 def _list_item(node: RenderTreeNode, context: RenderContext) -> str:
@@ -386,6 +434,9 @@ class _SafeMarkdownPlugin:
 
     RENDERERS: Mapping[str, Callable[[RenderTreeNode, RenderContext], str]] = {
         "text": _text,
+        "hardbreak": _hardbreak,
+        "fence": _fence,
+        "code_block": _fence,
         "link": _link,
         "image": _image,
         "s": _strikethrough,
@@ -412,9 +463,7 @@ def safe_markdown(text: str) -> str:
     """Model markdown → equivalent markdown that no renderer can turn into live HTML."""
     if not text.strip():
         return ""
-    # mdformat writes a code block's closing fence right after its content: content left
-    # open at the end without a line end ("```\na") would end "a```", which closes nothing
-    return MDRenderer().render(_MD.parse(text + "\n"), _MDFORMAT_OPTIONS, {}).strip()
+    return MDRenderer().render(_MD.parse(text), _MDFORMAT_OPTIONS, {}).strip()
 
 
 #: Where CommonMark ends a line: "\n", "\r\n" and a lone "\r" alike.
