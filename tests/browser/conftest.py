@@ -32,6 +32,8 @@ import psutil
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
+from tests.processes import cmdline
+
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = REPO / "notebooks"
 ARTIFACTS = REPO / "test-artifacts" / "browser"
@@ -61,21 +63,10 @@ def descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
-def is_app_server(proc: psutil.Process) -> bool:
-    """``<codex> app-server`` (whatever the binary is called: ``CODEX_BIN`` may be a wrapper)."""
-    try:
-        return "app-server" in proc.cmdline()
-    except psutil.Error:
-        return False
-
-
 def is_codex_process(proc: psutil.Process) -> bool:
     """An app-server or the demo model server a kernel started (both outlive a careless kernel)."""
-    try:
-        cmdline = proc.cmdline()
-    except psutil.Error:
-        return False
-    return "app-server" in cmdline or "codex_notebook.demo" in cmdline
+    args = cmdline(proc)
+    return "app-server" in args or "codex_notebook.demo" in args
 
 
 def alive(procs: list[psutil.Process]) -> list[psutil.Process]:

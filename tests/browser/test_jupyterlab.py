@@ -33,9 +33,9 @@ from tests.browser.conftest import (
     alive,
     describe,
     end_processes,
-    is_app_server,
     is_codex_process,
 )
+from tests.processes import app_servers
 
 pytestmark = pytest.mark.browser
 
@@ -330,7 +330,7 @@ def test_concurrency_demo(lab: Lab, lab_page: Page, step: Callable[[Page, str], 
     with step(page, "kernel-shut-down"):
         lab.remember_descendants()
         codex = [p for p in alive(list(lab.seen.values())) if is_codex_process(p)]
-        assert any(is_app_server(p) for p in codex), "no codex app-server ran under the kernel"
+        assert app_servers(codex), "no codex app-server ran under the kernel"
         menu(page, "Kernel", "Shut Down Kernel")
         expect(page.locator(".jp-NotebookPanel-toolbar .jp-KernelName")).to_have_text(
             "No Kernel", timeout=KERNEL_START_S

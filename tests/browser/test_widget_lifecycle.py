@@ -36,6 +36,7 @@ from tests.browser.pages import (
     wait_ready,
     write_notebook,
 )
+from tests.processes import cmdline
 
 pytestmark = pytest.mark.browser
 
@@ -200,7 +201,7 @@ def shut_down_from_ui(page: Page, name: str) -> None:
 def kill_kernel(server: Lab, page: Page, name: str) -> None:
     """SIGKILL the notebook's kernel process (the server restarts it on its own)."""
     kid = kernel_id(page, name)
-    procs = [p for p in server.remember_descendants() if any(kid in a for a in p.cmdline())]
+    procs = [p for p in server.remember_descendants() if any(kid in a for a in cmdline(p))]
     assert len(procs) == 1, procs
     procs[0].send_signal(signal.SIGKILL)
     psutil.wait_procs(procs, timeout=10)

@@ -14,6 +14,7 @@ from codex_notebook.demo import DemoBackend
 from codex_notebook.notebook.session import NotebookSession
 from tests.fakes.listen import ListeningServer, listen
 from tests.notebook_helpers import WidgetRecorder, submit, wait_for
+from tests.processes import app_servers
 
 pytestmark = pytest.mark.e2e
 
@@ -41,11 +42,8 @@ def session(
 def _local_codex(server: ListeningServer) -> list[psutil.Process]:
     """App-servers this process started, except the one the test itself listens with."""
     listening = {server.pid, *(p.pid for p in psutil.Process(server.pid).children(True))}
-    return [
-        p
-        for p in psutil.Process(os.getpid()).children(recursive=True)
-        if p.pid not in listening and "app-server" in " ".join(p.cmdline())
-    ]
+    ours = psutil.Process(os.getpid()).children(recursive=True)
+    return app_servers(p for p in ours if p.pid not in listening)
 
 
 def test_a_notebook_runs_its_turns_on_the_remote_server(

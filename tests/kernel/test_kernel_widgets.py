@@ -9,6 +9,7 @@ import psutil
 import pytest
 
 from tests.kernel.conftest import KernelHarness, appended_text, blocks
+from tests.processes import app_servers
 
 pytestmark = pytest.mark.kernel
 
@@ -125,7 +126,7 @@ def test_unloading_leaves_no_codex_process_behind(kernel: KernelHarness) -> None
     cell, _ = kernel.execute("%%codex\nDELTAS:3")
     assert final_status(kernel, cell) == "completed"
     kernel_process = psutil.Process(kernel.km.provisioner.pid)  # type: ignore[union-attr]
-    assert any("app-server" in " ".join(p.cmdline()) for p in kernel_process.children(True))
+    assert app_servers(kernel_process.children(True))
     kernel.execute("%unload_ext codex_notebook")
     leftovers = [
         p

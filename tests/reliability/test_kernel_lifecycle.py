@@ -7,19 +7,13 @@ import psutil
 import pytest
 
 from tests.kernel.conftest import KernelHarness, appended_text
+from tests.processes import app_servers
 
 pytestmark = pytest.mark.kernel
 
 
 def _codex_descendants(pid: int) -> list[psutil.Process]:
-    found = []
-    for child in psutil.Process(pid).children(recursive=True):
-        try:
-            if "app-server" in " ".join(child.cmdline()):
-                found.append(child)
-        except psutil.NoSuchProcess:
-            continue
-    return found
+    return app_servers(psutil.Process(pid).children(recursive=True))
 
 
 def _codex_pid(kernel: KernelHarness) -> int:
