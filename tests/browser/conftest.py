@@ -32,7 +32,7 @@ import psutil
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from tests.processes import cmdline
+from tests.processes import alive, cmdline
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = REPO / "notebooks"
@@ -67,17 +67,6 @@ def is_codex_process(proc: psutil.Process) -> bool:
     """An app-server or the demo model server a kernel started (both outlive a careless kernel)."""
     args = cmdline(proc)
     return "app-server" in args or "codex_notebook.demo" in args
-
-
-def alive(procs: list[psutil.Process]) -> list[psutil.Process]:
-    left = []
-    for proc in procs:
-        try:
-            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-                left.append(proc)
-        except psutil.NoSuchProcess:
-            pass
-    return left
 
 
 def end_processes(procs: list[psutil.Process], grace_s: float = 5) -> list[psutil.Process]:

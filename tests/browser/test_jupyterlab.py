@@ -30,12 +30,11 @@ from tests.browser.conftest import (
     ARTIFACTS,
     REPO,
     Lab,
-    alive,
     describe,
     end_processes,
     is_codex_process,
 )
-from tests.processes import app_servers
+from tests.processes import alive, app_servers
 
 pytestmark = pytest.mark.browser
 

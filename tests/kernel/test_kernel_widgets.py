@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from tests.kernel.conftest import KernelHarness, appended_text, blocks
-from tests.processes import app_servers
+from tests.processes import alive, app_servers
 
 pytestmark = pytest.mark.kernel
 
@@ -128,9 +128,4 @@ def test_unloading_leaves_no_codex_process_behind(kernel: KernelHarness) -> None
     kernel_process = psutil.Process(kernel.km.provisioner.pid)  # type: ignore[union-attr]
     assert app_servers(kernel_process.children(True))
     kernel.execute("%unload_ext codex_notebook")
-    leftovers = [
-        p
-        for p in kernel_process.children(True)
-        if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-    ]
-    assert leftovers == []
+    assert alive(kernel_process.children(True)) == []
