@@ -364,12 +364,8 @@ def _fence(node: RenderTreeNode, context: RenderContext) -> str:
     # the info string right after the opening one ("~~~ ~~~x" became the longer fence
     # "~~~~~~x", which "~~~" does not close): an open fence swallows what follows.
     info = node.info.strip()
-    content = node.content
-    if content and not content.endswith("\n"):
-        content += "\n"
     char = "~" if "`" in info else "`"  # a backtick fence's info has no backtick
-    fence = char * max(3, _longest_run(content, char) + 1)
-    return f"{fence} {info}\n{content}{fence}" if info else f"{fence}\n{content}{fence}"
+    return _fenced(node.content, f" {info}" if info else "", char)
 
 
 def _list_item(node: RenderTreeNode, context: RenderContext) -> str:
@@ -514,10 +510,15 @@ def md_fence(text: str, info: str = "") -> str:
     Line ends become ``\\n``: a lone ``\\r`` ends a line for a markdown renderer, and
     a caller that prefixes lines (a quote) must see every line.
     """
-    text = _LINE_END_RE.sub("\n", text)
-    fence = "`" * max(3, _longest_run(text, "`") + 1)
-    body = text if text.endswith("\n") or not text else text + "\n"
-    return f"{fence}{_INFO_RE.sub('', info)}\n{body}{fence}"
+    return _fenced(_LINE_END_RE.sub("\n", text), _INFO_RE.sub("", info))
+
+
+def _fenced(body: str, info: str, char: str = "`") -> str:
+    """``body`` between fences of ``char`` longer than any run of it inside: always closed."""
+    if body and not body.endswith("\n"):
+        body += "\n"
+    fence = char * max(3, _longest_run(body, char) + 1)
+    return f"{fence}{info}\n{body}{fence}"
 
 
 # --------------------------------------------------------------------------- static HTML
