@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from codex_notebook.messages import Notification
 from codex_notebook.notebook import sanitize
 from codex_notebook.notebook.blocks import (
     ApprovalView,
@@ -530,13 +531,16 @@ def test_commentary_phase_is_marked() -> None:
 # --------------------------------------------------------------------------- local events
 
 
+def run_python_started(code: str) -> Notification:
+    """The agent's ``notebook.run_python`` call with ``code``, as codex announces it."""
+    item = {"type": "dynamicToolCall", "id": "call-1", "namespace": "notebook",
+            "tool": "run_python", "arguments": {"code": code}, "status": "inProgress"}  # fmt: skip
+    return note("item/started", item=item)
+
+
 def test_kernel_code_asks_then_shows_its_outcome() -> None:
-    started = {
-        "type": "dynamicToolCall", "id": "call-1", "namespace": "notebook", "tool": "run_python",
-        "arguments": {"code": "x = 1"}, "status": "inProgress",
-    }  # fmt: skip
     transcript = fold(
-        note("item/started", item=started),
+        run_python_started("x = 1"),
         ToolAsked("call-1", key="call-1", code="x = 1"),
     )
     assert kinds(transcript) == ["approval", "tool"]
@@ -587,12 +591,8 @@ _TROJAN = 'ok = check(user)  # \u202e \u2066if user.admin\u2069 \u2066\nrm("/")'
 
 
 def test_code_a_person_approves_or_inserts_shows_its_direction_controls() -> None:
-    started = {
-        "type": "dynamicToolCall", "id": "call-1", "namespace": "notebook", "tool": "run_python",
-        "arguments": {"code": _TROJAN}, "status": "inProgress",
-    }  # fmt: skip
     transcript = fold(
-        note("item/started", item=started),
+        run_python_started(_TROJAN),
         ToolAsked("call-1", key="call-1", code=_TROJAN),
         CellProposed("call-2", 1, _TROJAN, "try it"),
     )
@@ -637,12 +637,8 @@ def test_code_is_highlighted_once_not_at_every_flush(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(
         sanitize, "highlight_python", lambda code: calls.append(code) or highlight(code)
     )
-    started = {
-        "type": "dynamicToolCall", "id": "call-1", "namespace": "notebook", "tool": "run_python",
-        "arguments": {"code": "x = 1"}, "status": "inProgress",
-    }  # fmt: skip
     transcript = fold(
-        note("item/started", item=started),
+        run_python_started("x = 1"),
         ToolAsked("call-1", key="call-1", code="x = 1"),
         CellProposed("call-2", 1, "y = 2", "then this"),
     )
